@@ -1,0 +1,572 @@
+"""The checking engine: make inputs, call the learner safely, compare, diagnose.
+
+A check runs the learner's function on inputs drawn afresh from a per-call seed plus the
+problem's fixed probes. Inputs are read-only copies, outputs are compared with a float64 reference
+at tolerances scaled to the dtypes involved, and a failure is compared with every buggy twin: a
+twin that agrees with the learner wherever the learner is wrong names the misconception.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import linecache
+import os
+import secrets
+import signal
+import sys
+import textwrap
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tutor import misconceptions
+from tutor.problem import Case, Problem
+from tutor.result import Result
+
+_LIBRARY_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
+                 os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
+
+# (rtol, atol, eps) per float dtype. The absolute tolerance also grows with the size of the
+# inputs: a correct float32 log-softmax of logits near 1e4 is off by about 1e4 · eps.
+_TOLERANCES = {
+    "float16": (1e-2, 1e-3, float(np.finfo(np.float16).eps)),
+    "bfloat16": (4e-2, 4e-3, 2.0**-7),
+    "float32": (1e-4, 1e-6, float(np.finfo(np.float32).eps)),
+    "float64": (1e-6, 1e-9, float(np.finfo(np.float64).eps)),
+}
+_PRECISION_ORDER = ["bfloat16", "float16", "float32", "float64"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Values: what the learner returns, as plain numpy
+
+
+class NotAnArray(Exception):
+    """The learner returned something that is not an array of numbers."""
+
+
+def dtype_name(x: Any) -> str | None:
+    """"float16", "bfloat16", ... for a float array or tensor, else None."""
+    if _is_torch(x):
+        name = str(x.dtype).removeprefix("torch.")
+        return name if name in _TOLERANCES else None
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return x.dtype.name if x.dtype.name in _TOLERANCES else "float64"
+    if isinstance(x, np.floating):
+        return np.dtype(type(x)).name
+    return None
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def as_array(x: Any) -> np.ndarray:
+    """The learner's output as a numpy array (torch tensors, lists and scalars accepted)."""
+    if _is_torch(x) and hasattr(x, "detach"):
+        t = x.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        return t.numpy()
+    if isinstance(x, (list, tuple)) and any(_is_torch(v) for v in x):
+        return np.asarray([as_array(v) for v in x])
+    try:
+        a = np.asarray(x)
+    except Exception as e:  # ragged lists and the like
+        raise NotAnArray(f"a {type(x).__name__} that numpy cannot read as an array ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise NotAnArray(f"a {type(x).__name__} holding {a.dtype} values, not numbers")
+    return a
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+def tolerance_for(problem: Problem, case: Case, output: Any = None) -> Tolerance:
+    """Tolerance from the least precise float dtype among the inputs and the output."""
+    names = [dtype_name(a) for a in _array_args(case)] + [dtype_name(output)]
+    names = [n for n in names if n] or ["float64"]
+    dtype = min(names, key=_PRECISION_ORDER.index)
+    rtol, atol, eps = _TOLERANCES[dtype]
+    scale = max((_finite_scale(a) for a in _array_args(case)), default=0.0)
+    return Tolerance(problem.rtol if problem.rtol is not None else rtol,
+                     problem.atol if problem.atol is not None else atol + 16 * eps * scale)
+
+
+def _finite_scale(a: Any) -> float:
+    try:
+        v = np.abs(as_array(a).astype(np.float64))
+    except (NotAnArray, TypeError, ValueError):
+        return 0.0
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else 0.0
+
+
+def _array_args(case: Case) -> list:
+    values = [*case.args, *case.kwargs.values()]
+    return [v for v in values if isinstance(v, np.ndarray) or _is_torch(v)]
+
+
+def compare_arrays(expected: Any, got: Any, tol: Tolerance) -> str | None:
+    """None when `got` matches `expected`, else a short reason ("shape (3,) instead of (3, 1)")."""
+    if got is None:
+        return "returned None"
+    try:
+        got = as_array(got)
+    except NotAnArray as e:
+        return f"returned {e}"
+    expected = as_array(expected)
+    if got.shape != expected.shape:
+        return f"returned shape {got.shape} instead of {expected.shape}"
+    if expected.dtype.kind in "biu":
+        if got.dtype.kind == "f" and not np.all(np.isfinite(got)):
+            return "returned non-finite values where whole numbers were expected"
+        wrong = np.asarray(got != expected)
+        if wrong.any():
+            return _first_difference(expected, got, wrong)
+        return None
+    g = got.astype(np.float64)
+    e = expected.astype(np.float64)
+    nan_e, nan_g = np.isnan(e), np.isnan(g)
+    if (nan_g & ~nan_e).any():
+        return _first_difference(e, g, nan_g & ~nan_e, "NaN")
+    if (nan_e & ~nan_g).any():
+        return _first_difference(e, g, nan_e & ~nan_g)
+    inf_mismatch = (np.isinf(e) | np.isinf(g)) & (e != g) & ~nan_e
+    if inf_mismatch.any():
+        return _first_difference(e, g, inf_mismatch)
+    finite = np.isfinite(e) & np.isfinite(g)
+    with np.errstate(all="ignore"):
+        wrong = finite & (np.abs(g - e) > tol.atol + tol.rtol * np.abs(e))
+    if wrong.any():
+        return _first_difference(e, g, wrong)
+    return None
+
+
+def _first_difference(e: np.ndarray, g: np.ndarray, wrong: np.ndarray, what: str = "") -> str:
+    if e.ndim == 0:
+        return f"returned {_fmt_number(g)} instead of {_fmt_number(e)}" + (
+            f" ({what})" if what else "")
+    index = tuple(int(i) for i in np.argwhere(wrong)[0])
+    where = index[0] if len(index) == 1 else index
+    return (f"{int(wrong.sum())} of {wrong.size} entries differ; at index {where} "
+            f"the answer is {_fmt_number(e[index])} but you have {_fmt_number(g[index])}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing inputs and outputs in messages
+
+
+def _fmt_number(x: Any) -> str:
+    x = x.item() if hasattr(x, "item") else x
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return np.format_float_positional(float(x), precision=4, trim="-") if np.isfinite(x) \
+        and abs(x) < 1e6 else str(float(x))
+
+
+def fmt_value(x: Any) -> str:
+    """A short, readable rendering of an input or output for a message."""
+    if x is None:
+        return "None"
+    if _is_torch(x) and hasattr(x, "detach"):
+        dtype = str(x.dtype).removeprefix("torch.")
+        body = fmt_value(as_array(x).astype(np.float64) if x.dtype.is_floating_point
+                         else as_array(x))
+        return f"tensor({body}{'' if dtype == 'float32' else ', ' + dtype})"
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "biuf":
+            body = np.array2string(x, precision=4, separator=", ", threshold=24, edgeitems=3,
+                                   suppress_small=False, max_line_width=200)
+            body = " ".join(body.split())
+        else:
+            body = repr(x.tolist())
+        extra = [f"shape {x.shape}"] if x.size > 24 or x.ndim > 2 else []
+        if x.dtype.kind == "f" and x.dtype != np.float64:
+            extra.append(x.dtype.name)
+        return body + (f" ({', '.join(extra)})" if extra else "")
+    if isinstance(x, (float, np.floating)):
+        return _fmt_number(x)
+    if isinstance(x, np.random.Generator):
+        return "np.random.default_rng(...)"
+    text = repr(x)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def fmt_call(problem: Problem, case: Case) -> str:
+    """The call as the learner would write it: `softmax(z=[[1, 2], [3, 4]], axis=0)`."""
+    params = _param_names(problem.signature)
+    parts = []
+    for i, a in enumerate(case.args):
+        name = params[i] if i < len(params) else None
+        parts.append(f"{name}={fmt_value(a)}" if name else fmt_value(a))
+    parts += [f"{k}={fmt_value(v)}" for k, v in case.kwargs.items()]
+    return f"{problem.name}({', '.join(parts)})"
+
+
+def _param_names(signature: str) -> list[str]:
+    inside = signature[signature.index("(") + 1: signature.rindex(")")]
+    names = []
+    for part in inside.split(","):
+        part = part.strip().lstrip("*")
+        if part and part != "/":
+            names.append(part.split("=")[0].strip().split(":")[0].strip())
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling the learner: read-only copies, a time limit, and exceptions located in their code
+
+
+class TimeUp(BaseException):
+    """Raised inside a learner's call when the check's time runs out (not an Exception, so a
+    learner's `except Exception` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Interrupt the block after `seconds` with `TimeUp`, where signals allow (the main thread);
+    elsewhere the caller compares clocks between calls."""
+    usable = (threading.current_thread() is threading.main_thread()
+              and hasattr(signal, "setitimer"))
+    if not usable or seconds <= 0:
+        if seconds <= 0:
+            raise TimeUp
+        yield
+        return
+
+    def _expire(signum, frame):
+        raise TimeUp
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def read_only(x: Any) -> Any:
+    """A copy of `x` the learner cannot write to (numpy); torch tensors are cloned."""
+    if isinstance(x, np.ndarray):
+        y = x.copy()
+        y.flags.writeable = False
+        return y
+    if _is_torch(x) and hasattr(x, "clone"):
+        y = x.detach().clone()
+        return y.requires_grad_(x.requires_grad) if x.is_leaf else y
+    return x
+
+
+def frozen_case(case: Case) -> Case:
+    return Case(tuple(read_only(a) for a in case.args),
+                {k: read_only(v) for k, v in case.kwargs.items()}, case.note)
+
+
+def float64_case(case: Case) -> Case:
+    """The case with float numpy arrays as float64, for the reference."""
+    def up(x):
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            return x.astype(np.float64)
+        return x
+    return Case(tuple(up(a) for a in case.args), {k: up(v) for k, v in case.kwargs.items()},
+                case.note)
+
+
+@dataclass
+class Outcome:
+    """What one call did: returned `value`, or raised `error`."""
+
+    value: Any = None
+    error: BaseException | None = None
+    where: str = ""
+    """For an error: the learner's line that raised it."""
+    mutated: bool = False
+
+    @property
+    def raised(self) -> bool:
+        return self.error is not None
+
+
+def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
+    """Call `fn` on read-only copies of the case; never raises except `TimeUp`."""
+    frozen = frozen_case(case)
+    torch_args = [(a, a.detach().clone()) for a in _array_args(frozen) if _is_torch(a)]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if problem.call is not None:
+                value = problem.call(fn, frozen)
+            else:
+                value = fn(*frozen.args, **frozen.kwargs)
+    except TimeUp:
+        raise
+    except (Exception, SystemExit, KeyboardInterrupt) as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        mutated = isinstance(e, ValueError) and "read-only" in str(e)
+        return Outcome(error=e, where=learner_line(e), mutated=mutated)
+    mutated = any(not _same_tensor(a, before) for a, before in torch_args)
+    return Outcome(value=value, mutated=mutated)
+
+
+def _same_tensor(a, before) -> bool:
+    x, y = as_array(a), as_array(before)
+    return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y)))) \
+        if x.dtype.kind == "f" else bool(np.array_equal(x, y))
+
+
+def learner_line(error: BaseException) -> str:
+    """"line 4 of your cell: `return z / z.sum()`" for the last frame in the learner's code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if not _is_library_file(f.filename)]
+    if not own:
+        return ""
+    frame = own[-1]
+    text = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+    place = "your cell" if _is_cell(frame.filename) else Path(frame.filename).name
+    return f"line {frame.lineno} of {place}" + (f": `{text}`" if text else "")
+
+
+def _is_library_file(filename: str) -> bool:
+    """Frames of tutor, the standard library or installed packages are not the learner's."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen")
+    path = os.path.abspath(filename)
+    return path.startswith(_LIBRARY_DIRS) or "site-packages" in path or "dist-packages" in path
+
+
+def _is_cell(filename: str) -> bool:
+    return filename.startswith("<ipython-input") or "ipykernel_" in filename or \
+        filename.startswith("<cell")
+
+
+def is_stub(fn: Callable) -> bool:
+    """True for a function whose body is only a docstring and `...` (or `pass`)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        body = tree.body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        code = getattr(fn, "__code__", None)
+        return code is not None and code.co_code == _stub.__code__.co_code and \
+            set(code.co_consts) <= {None, Ellipsis, fn.__doc__}
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
+        s.value, ast.Constant) and s.value.value is Ellipsis) for s in body)
+
+
+def _stub():
+    ...
+
+
+# ---------------------------------------------------------------------------------------------
+# The check
+
+
+@dataclass
+class _Trial:
+    case: Case
+    expected: Any
+    outcome: Outcome
+    wrong: str | None
+    """None when the learner's outcome is right, else the reason."""
+
+
+def _expected(problem: Problem, case: Case) -> Any:
+    ref_case = case if problem.reference_in_input_dtype else float64_case(case)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if problem.call is not None:
+            return problem.call(problem.reference, frozen_case(ref_case))
+        return problem.reference(*frozen_case(ref_case).args, **frozen_case(ref_case).kwargs)
+
+
+def _judge(problem: Problem, case: Case, expected: Any, outcome: Outcome) -> str | None:
+    if outcome.raised:
+        return f"raised {type(outcome.error).__name__}: {outcome.error}"
+    if outcome.mutated:
+        return "changed its input in place"
+    compare = problem.compare or compare_arrays
+    return compare(expected, outcome.value, tolerance_for(problem, case, outcome.value))
+
+
+def cases_for(problem: Problem, seed: int) -> list[Case]:
+    """The probes, then inputs drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    return [*problem.probes(), *problem.generate(rng)]
+
+
+def run(problem: Problem, fn: Callable | None, seed: int | None = None) -> Result:
+    """Check `fn` against `problem`. Never raises for anything the learner's code does."""
+    seed = secrets.randbits(32) if seed is None else seed
+    if fn is None:
+        return _result(problem, "not_attempted", seed,
+                       f"No function named {problem.name} was found. Define "
+                       f"`def {problem.signature}:` in this notebook, or pass it: "
+                       f"tutor.check({problem.id!r}, my_function).")
+    if not callable(fn):
+        return _result(problem, "failed", seed,
+                       f"{problem.name} should be a function, but it is a "
+                       f"{type(fn).__name__}. Define it with `def {problem.signature}:`.")
+    if is_stub(fn):
+        return _result(problem, "not_attempted", seed,
+                       f"{problem.name} is still a stub (`...`). Write its body, then run "
+                       "this check again.")
+    cases = cases_for(problem, seed)
+    deadline = time.monotonic() + problem.time_limit
+    trials: list[_Trial] = []
+    for case in cases:
+        expected = _expected(problem, case)
+        try:
+            with time_limit(deadline - time.monotonic()):
+                outcome = call(fn, case, problem)
+        except TimeUp:
+            return _result(problem, "timeout", seed,
+                           f"{problem.name} did not finish within the {problem.time_limit:g} s "
+                           f"time limit on {fmt_call(problem, case)}. Look for a loop that never "
+                           "ends, or a Python loop over every element of a large array.")
+        trials.append(_Trial(case, expected, outcome, _judge(problem, case, expected, outcome)))
+        if time.monotonic() > deadline:
+            return _result(problem, "timeout", seed,
+                           f"{problem.name} took longer than the {problem.time_limit:g} s time "
+                           f"limit (last input: {fmt_call(problem, case)}).")
+    failures = [t for t in trials if t.wrong]
+    if not failures:
+        return _passed(problem, trials, seed)
+    if all(t.outcome.value is None and not t.outcome.raised for t in failures) and \
+            len(failures) == len(trials):
+        return _result(problem, "failed", seed,
+                       f"{problem.name} returned None on {fmt_call(problem, failures[0].case)}. "
+                       "Did you forget the `return` statement?")
+    mutation = [t for t in failures if t.outcome.mutated]
+    if mutation:
+        return _diagnosed(problem, "mutates_input", _smallest(mutation), seed)
+    twin = _matching_twin(problem, trials)
+    if twin is not None:
+        return _diagnosed(problem, twin, _smallest(failures), seed)
+    raising = [t for t in failures if t.outcome.raised]
+    if raising:
+        t = _smallest(raising)
+        e = t.outcome.error
+        where = f" at {t.outcome.where}" if t.outcome.where else ""
+        return _result(problem, "error", seed,
+                       f"{type(e).__name__}: {e}{where}, on {fmt_call(problem, t.case)}.")
+    t = _smallest(failures)
+    return _result(problem, "failed", seed,
+                   f"On {fmt_call(problem, t.case)}{_note(t.case)}, your {problem.name} "
+                   f"{t.wrong}.")
+
+
+def _note(case: Case) -> str:
+    return f" ({case.note})" if case.note else ""
+
+
+def _smallest(trials: list[_Trial]) -> _Trial:
+    def size(t: _Trial) -> int:
+        return sum(int(np.size(a)) for a in _array_args(t.case)) or 1
+    return min(trials, key=size)
+
+
+def _matching_twin(problem: Problem, trials: list[_Trial]) -> str | None:
+    """The misconception of the twin that agrees with the learner wherever the learner is
+    wrong, preferring the twin that agrees on the most inputs overall."""
+    best, best_agreement = None, -1
+    for twin in problem.twins:
+        agreement = 0
+        for t in trials:
+            try:
+                with time_limit(2.0):
+                    twin_outcome = call(twin.fn, t.case, problem)
+            except TimeUp:
+                twin_outcome = Outcome(error=TimeoutError())
+            same = _agree(problem, t, twin_outcome)
+            if t.wrong and not same:
+                break
+            agreement += same
+        else:
+            if agreement > best_agreement:
+                best, best_agreement = twin.misconception, agreement
+    return best
+
+
+def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
+    mine = trial.outcome
+    if mine.raised or twin.raised:
+        return mine.raised and twin.raised
+    if twin.value is None:
+        return False
+    compare = problem.compare or compare_arrays
+    try:
+        return compare(twin.value, mine.value, tolerance_for(problem, trial.case, mine.value)) \
+            is None
+    except Exception:
+        return False
+
+
+def _passed(problem: Problem, trials: list[_Trial], seed: int) -> Result:
+    notes = list(dict.fromkeys(t.case.note for t in trials if t.case.note))
+    including = f", including {_join(notes)}" if notes else ""
+    return _result(problem, "passed", seed,
+                   f"{problem.name} is right on all {len(trials)} inputs{including}.")
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _diagnosed(problem: Problem, misconception_id: str, t: _Trial, seed: int) -> Result:
+    m = misconceptions.get(misconception_id)
+    if t.outcome.raised:
+        got = f"it raised {type(t.outcome.error).__name__}"
+        if t.outcome.where:
+            got += f" at {t.outcome.where}"
+    elif t.outcome.mutated:
+        got = "it changed the input in place"
+    if t.outcome.mutated:
+        got = "it tried to write into the input"
+    else:
+        got = f"it returned {fmt_value(_safe_array(t.outcome.value))}"
+    expected = fmt_value(_safe_array(t.expected))
+    return Result(problem.id, "failed",
+                  f"{m.explanation} On {fmt_call(problem, t.case)}{_note(t.case)} the answer is "
+                  f"{expected} but {got}.",
+                  misconception=m.id, title=m.name, link=m.link, seed=seed)
+
+
+def _safe_array(x: Any) -> Any:
+    try:
+        return as_array(x)
+    except NotAnArray:
+        return x
+
+
+def _result(problem: Problem, status: str, seed: int, message: str) -> Result:
+    return Result(problem.id, status, message, seed=seed)
+
+
+def find_function(name: str, depth: int = 2) -> Callable | None:
+    """The learner's function called `name`, from the caller's notebook namespace."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        if name in frame.f_globals and frame.f_globals.get("__name__") != "tutor":
+            return frame.f_globals[name]
+        frame = frame.f_back
+    main = sys.modules.get("__main__")
+    return getattr(main, name, None)

@@ -1,0 +1,242 @@
+"""The catalogue of mistakes a check can name.
+
+Each entry says what the mistake is, why it gives wrong numbers, and where the course teaches the
+idea. A problem names its buggy twins by these ids; the ids are part of the course's contract and
+are never renamed (add new ones instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """One known mistake."""
+
+    id: str
+    """Stable identifier, a short phrase (`mask_after_softmax`)."""
+    name: str
+    """What a learner would call the mistake, as a heading."""
+    explanation: str
+    """One or two sentences: why it is wrong and what to do instead."""
+    lesson: str
+    """Notebook stem of the lesson that teaches the idea (`03_stability`)."""
+    section: str
+    """The heading in that lesson, exactly as written there."""
+
+    @property
+    def link(self) -> str:
+        """Relative link from a notebook folder to the lesson section."""
+        return f"../notebooks/{self.lesson}.ipynb#{self.section.replace(' ', '-')}"
+
+
+def _m(id, name, explanation, lesson, section):
+    return Misconception(id, name, explanation, lesson, section)
+
+
+CATALOGUE: dict[str, Misconception] = {
+    m.id: m
+    for m in [
+        # 01 logits
+        _m("sigmoid_overflow", "exp overflow inside the sigmoid",
+           "e^x / (1 + e^x) is inf/inf = NaN at x = 1000, and 1/(1 + e^(−x)) overflows at "
+           "x = −1000; use the form whose exponent is never positive, or "
+           "np.exp(-np.logaddexp(0, -x)).",
+           "01_logits", "The sigmoid"),
+        _m("sigmoid_sign", "Sign flipped in the sigmoid",
+           "1/(1 + exp(x)) is σ(−x): it maps large logits to probabilities near 0. "
+           "The sigmoid is 1/(1 + exp(−x)).",
+           "01_logits", "The sigmoid"),
+        _m("odds_inverted", "Odds upside down",
+           "log((1 − p)/p) is minus the logit; the odds of an event are p/(1 − p), "
+           "so logit(p) = log(p/(1 − p)).",
+           "01_logits", "Odds and the logit"),
+        _m("odds_not_log", "Odds instead of log-odds",
+           "p/(1 − p) is the odds; the logit is their natural log, log(p/(1 − p)).",
+           "01_logits", "Odds and the logit"),
+        # 02 softmax
+        _m("not_normalised", "Exponentials not normalised",
+           "exp(z) alone is positive but does not sum to one; divide by the sum along the axis.",
+           "02_softmax", "The definition"),
+        _m("wrong_axis", "Reducing along the wrong axis",
+           "The sum (or max) runs over a different axis than the one asked for, so slices along "
+           "`axis` do not sum to one; pass `axis=axis` to every reduction.",
+           "02_softmax", "Softmax along an axis"),
+        _m("missing_keepdims", "Reduction without keepdims",
+           "z.sum(axis) drops the reduced axis, so dividing by it broadcasts against the wrong "
+           "dimension (or fails); reduce with keepdims=True so the shapes line up.",
+           "02_softmax", "Softmax along an axis"),
+        _m("mutates_input", "Writing into the input",
+           "Your function changed its argument in place (for example z -= z.max()), which "
+           "silently corrupts the caller's logits; compute into a new array instead.",
+           "02_softmax", "Softmax along an axis"),
+        # 03 stability
+        _m("no_max_shift", "No max shift before exp",
+           "exp overflows to inf once a logit passes 88.7 in float32 (709.8 in float64, 11.1 in "
+           "float16) and inf/inf is NaN; subtract each slice's maximum first, which leaves "
+           "softmax unchanged.",
+           "03_stability", "The max shift"),
+        _m("global_max_shift", "One global max for every row",
+           "Subtracting the maximum of the whole array instead of each slice's own maximum "
+           "leaves rows far below that maximum to underflow to 0/0 = NaN; use "
+           "max(axis=axis, keepdims=True).",
+           "03_stability", "Row-wise or global max"),
+        _m("lse_forgets_max", "Max subtracted but never added back",
+           "log Σ exp(z − m) is logsumexp(z) − m; add m back to get logsumexp(z).",
+           "03_stability", "Log-sum-exp"),
+        _m("neg_inf_nan", "NaN from −inf entries",
+           "An all −inf slice has max −inf, and −inf − (−inf) is NaN; treat an empty slice "
+           "separately (its logsumexp is −inf, its probabilities are not defined).",
+           "03_stability", "Log-sum-exp"),
+        _m("threshold_not_log", "Largest float instead of its log",
+           "exp(x) overflows once x passes log(finfo(dtype).max), not finfo(dtype).max itself.",
+           "03_stability", "Overflow per dtype"),
+        # 04 log-softmax
+        _m("log_of_softmax", "log(softmax(z)) instead of log-softmax",
+           "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf; "
+           "compute z − logsumexp(z) directly.",
+           "04_log_softmax", "Why log(softmax) fails"),
+        _m("probability_product_underflow", "Multiplying probabilities",
+           "A product of many probabilities underflows to 0 long before the sequence ends; "
+           "add log-probabilities instead.",
+           "04_log_softmax", "Sums of log-probabilities"),
+        # 05 cross-entropy
+        _m("sum_not_mean", "Sum over the batch instead of the mean",
+           "The loss (and its gradient) must be averaged over the N examples; summing makes it "
+           "grow with the batch size. Divide by N.",
+           "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
+        _m("softmax_before_ce", "Probabilities passed where logits belong",
+           "The function already applies softmax; applying it first (a double softmax) squashes "
+           "every loss towards log K. Pass raw logits.",
+           "05_cross_entropy", "Pass logits, not probabilities"),
+        _m("wrong_target_indexing", "Picking the wrong entries for the targets",
+           "logits[:, targets] builds an N×N matrix and logits[targets] picks rows; pick one "
+           "entry per row with logits[np.arange(N), targets].",
+           "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
+        _m("grad_sign", "Gradient with the wrong sign",
+           "The gradient of cross-entropy with respect to the logits is p − y (predicted minus "
+           "one-hot), not y − p.",
+           "05_cross_entropy", "The gradient p − y"),
+        _m("jacobian_missing_diag", "Jacobian without its diagonal term",
+           "∂p_i/∂z_j = p_i(δ_ij − p_j): the matrix is diag(p) − ppᵀ, not −ppᵀ alone.",
+           "05_cross_entropy", "The softmax Jacobian"),
+        _m("smoothing_over_k_minus_1", "Smoothing mass spread over K − 1 classes",
+           "PyTorch's label smoothing gives every class eps/K, the target included, so the "
+           "target gets 1 − eps + eps/K; spreading eps over the other K − 1 classes is another "
+           "convention.",
+           "05_cross_entropy", "Label smoothing"),
+        _m("forbidden_builtin", "Calling the built-in loss",
+           "This problem asks you to build the loss from elementary tensor operations; "
+           "F.cross_entropy, log_softmax, logsumexp and nll_loss are off limits here.",
+           "05_cross_entropy", "Cross-entropy in PyTorch"),
+        # 06 temperature
+        _m("temperature_multiplies", "Multiplying by the temperature",
+           "Temperature divides the logits: softmax(z / T). Multiplying sharpens where it "
+           "should flatten (T > 1) and the other way round.",
+           "06_temperature", "Temperature"),
+        _m("temperature_on_probs", "Temperature applied to probabilities",
+           "T rescales logits, not probabilities: p / T (renormalised or not) or softmax(p / T) "
+           "is a different distribution; compute softmax(z / T).",
+           "06_temperature", "Temperature"),
+        _m("accepts_invalid_temperature", "No error for T ≤ 0",
+           "Dividing by T = 0 gives inf/NaN and a negative T reverses the ranking; raise "
+           "ValueError for T ≤ 0.",
+           "06_temperature", "Temperature"),
+        _m("entropy_nan_zero_prob", "0·log 0 evaluated as NaN",
+           "Probabilities that underflow to 0 give 0·log 0 = 0·(−inf) = NaN; the term counts as "
+           "0. Use log-softmax: H = −Σ p·log_softmax(z), with p = 0 terms dropped.",
+           "06_temperature", "Entropy"),
+        _m("wrong_log_base", "Entropy in the wrong unit",
+           "Entropy here is in nats (natural log); log2 gives bits and log10 gives bans.",
+           "06_temperature", "Entropy"),
+        _m("top_k_off_by_one", "Keeping one entry too many or too few",
+           "Top-k keeps the k largest logits (all entries ≥ the k-th largest, so ties at the "
+           "boundary stay); check where your threshold sits in the sorted order.",
+           "06_temperature", "Top-k and top-p"),
+        _m("top_p_excludes_crossing", "Dropping the entry that crosses p",
+           "Top-p keeps the smallest set whose probability reaches p, so the entry whose "
+           "cumulative sum crosses p is kept (and at least one entry always is).",
+           "06_temperature", "Top-k and top-p"),
+        _m("top_p_unsorted", "Cumulative sum without sorting",
+           "The nucleus is built from the most probable entries down; sort the probabilities "
+           "in decreasing order before taking the cumulative sum.",
+           "06_temperature", "Top-k and top-p"),
+        _m("argmax_not_sample", "Argmax instead of a sample",
+           "For a temperature above 0 the next token is drawn at random from softmax(z / T); "
+           "argmax is only the T → 0 limit (greedy decoding).",
+           "06_temperature", "Sampling"),
+        _m("ignores_rng", "Not using the generator passed in",
+           "Draw with the `rng` argument (rng.choice, rng.random) so that the same seed gives "
+           "the same token; the global np.random state makes runs irreproducible.",
+           "06_temperature", "Sampling"),
+        _m("ece_bin_edges", "Calibration bins closed on the wrong side",
+           "Bins are (lo, hi], so a confidence of exactly 0.5 with 2 bins lands in the first "
+           "bin; np.digitize(..., right=True) or ceil(conf·B) − 1 gets it right.",
+           "06_temperature", "Calibration"),
+        _m("ece_unweighted", "Bins averaged without their weights",
+           "ECE weights each bin's gap |accuracy − confidence| by the fraction of samples in "
+           "it, n_b / N; a plain mean over bins overweights nearly empty bins.",
+           "06_temperature", "Calibration"),
+        _m("no_t_squared", "Missing the T² factor",
+           "Soft-target gradients shrink like 1/T², so the distillation loss is multiplied by "
+           "T² to keep its scale independent of the temperature.",
+           "06_temperature", "Distillation"),
+        _m("kl_direction", "KL divergence in the wrong direction",
+           "Distillation uses KL(teacher ‖ student) = Σ p_teacher·(log p_teacher − "
+           "log p_student); KL is not symmetric.",
+           "06_temperature", "Distillation"),
+        # 07 attention masking
+        _m("causal_wrong_triangle", "Upper triangle instead of lower",
+           "Query i may attend keys j ≤ i: the keep-mask is lower-triangular (np.tril), "
+           "otherwise tokens look into the future.",
+           "07_attention_masking", "Causal masks"),
+        _m("causal_no_diagonal", "A token cannot see itself",
+           "The causal mask keeps j ≤ i, diagonal included; with j < i the first token has "
+           "nothing to attend to.",
+           "07_attention_masking", "Causal masks"),
+        _m("mask_inverted", "Mask polarity inverted",
+           "In this course (and in scaled_dot_product_attention) True means keep; "
+           "nn.MultiheadAttention's masks use True for drop. Flip with ~mask.",
+           "07_attention_masking", "Mask polarity"),
+        _m("padding_off_by_one", "Padding mask off by one",
+           "A sequence of length L occupies positions 0 … L − 1: keep position < L.",
+           "07_attention_masking", "Padding masks"),
+        _m("fully_masked_row", "NaN or uniform weights for a fully masked row",
+           "A row with nothing to attend to must give zeros: −inf everywhere gives 0/0 = NaN "
+           "and a finite fill such as −1e9 gives uniform weights over masked keys.",
+           "07_attention_masking", "Fully masked rows"),
+        _m("mask_after_softmax", "Mask applied after the softmax",
+           "Zeroing weights after softmax leaves rows that no longer sum to one; mask the "
+           "scores with −inf before the softmax.",
+           "07_attention_masking", "Mask before softmax"),
+        _m("mask_fill_zero", "Masked scores filled with 0",
+           "A score of 0 still gets weight exp(0 − max) > 0; fill masked scores with −inf "
+           "so that their weight is exactly 0.",
+           "07_attention_masking", "Mask before softmax"),
+        _m("missing_sqrt_d", "Scores not scaled by 1/√d",
+           "q·k has variance d for unit-variance entries, so unscaled scores saturate the "
+           "softmax; divide by √d.",
+           "07_attention_masking", "Why divide by √d"),
+        _m("scale_by_d", "Scores divided by d instead of √d",
+           "Dividing by d over-flattens the weights; the variance argument gives √d.",
+           "07_attention_masking", "Why divide by √d"),
+        # 09 softmax at scale
+        _m("two_pass_stream", "Two passes over a one-shot stream",
+           "The chunks arrive once: a first pass for the max exhausts the iterator. Keep a "
+           "running max and rescale the running sum as the max grows.",
+           "09_softmax_at_scale", "Online softmax"),
+        _m("merge_forgets_rescale", "Merging sums without rescaling",
+           "Each partial sum is relative to its own max; rescale both by exp(m_i − m) to the "
+           "common max m before adding.",
+           "09_softmax_at_scale", "Merging partial results"),
+    ]
+}
+
+
+def get(id: str) -> Misconception:
+    """The catalogue entry for `id`; a KeyError names the unknown id."""
+    try:
+        return CATALOGUE[id]
+    except KeyError:
+        raise KeyError(f"unknown misconception id {id!r}") from None

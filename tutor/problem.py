@@ -1,0 +1,122 @@
+"""How a problem or a quiz is declared: plain data that the checking engine reads.
+
+A chapter module (`tutor/problems/chNN_*.py`) lists its problems as `PROBLEMS` and its quizzes as
+`QUIZZES`. Adding a problem is one `Problem(...)` there plus a cell in the practice notebook; the
+engine needs no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the learner's function: the arguments, and a note shown in messages."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    note: str = ""
+    """What makes this input special ("huge logits", "float16"), empty for ordinary inputs."""
+
+
+def case(*args: Any, note: str = "", **kwargs: Any) -> Case:
+    """A `Case` written like the call it stands for: `case(z, axis=0, note="axis 0")`."""
+    return Case(args, kwargs, note)
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A known-wrong implementation: if the learner's outputs match it, we know the mistake."""
+
+    misconception: str
+    """An id of `tutor.misconceptions.CATALOGUE`."""
+    fn: Callable
+    """Called exactly like the learner's function."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A practice problem: the learner writes a function named `id` with this signature."""
+
+    id: str
+    """Problem id, also the function's name."""
+    chapter: str
+    """Lesson notebook stem, e.g. "02_softmax"."""
+    signature: str
+    """As the learner writes it, e.g. "softmax(z, axis=-1)"."""
+    statement: str
+    """One paragraph: what the function must do."""
+    reference: Callable
+    """The model answer; called on float64 copies of the inputs to make expected outputs."""
+    generate: Callable[[Any], Iterable[Case]]
+    """Random inputs, drawn afresh at every check from the numpy Generator it is given."""
+    probes: Callable[[], Iterable[Case]] = tuple
+    """Fixed edge and stability inputs (huge logits, −inf, float16, ...), tried at every check."""
+    twins: tuple[Twin, ...] = ()
+    """One or more buggy twins per misconception this problem can show."""
+    hints: tuple[str, ...] = ()
+    """From a nudge to nearly the answer; at least two."""
+    difficulty: str = "easy"
+    """"easy", "medium" or "hard"."""
+    points: int = 1
+    rtol: float | None = None
+    """Relative tolerance; None scales it to the input's float dtype."""
+    atol: float | None = None
+    """Absolute tolerance; None scales it to the input's float dtype."""
+    call: Callable | None = None
+    """(fn, case) -> output, for problems that call the function in a special way (sampling,
+    autograd). Default: fn(*case.args, **case.kwargs)."""
+    compare: Callable | None = None
+    """(expected, got, tolerance) -> None when they agree, else a short reason. Default: exact
+    shape, dtype-scaled closeness, NaN and inf where the reference has them."""
+    reference_in_input_dtype: bool = False
+    """Call the reference on the inputs as given instead of float64 copies (for dtype problems)."""
+    time_limit: float = 10.0
+    """Seconds for the whole check."""
+
+    @property
+    def name(self) -> str:
+        return self.signature.split("(")[0]
+
+    @property
+    def kind(self) -> str:
+        return "problem"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a multiple-choice quiz, with the feedback a learner sees on picking it."""
+
+    text: str
+    correct: bool
+    feedback: str
+
+
+@dataclass(frozen=True)
+class Quiz:
+    """A short question: multiple choice (`choices`) or numeric (`answer` within `tolerance`)."""
+
+    id: str
+    """Starts with "q" and the chapter number: "q06_entropy"."""
+    chapter: str
+    question: str
+    choices: tuple[Choice, ...] = ()
+    answer: float | None = None
+    tolerance: float = 1e-3
+    """Absolute tolerance for numeric answers."""
+    wrong_answers: tuple[tuple[float, str], ...] = ()
+    """Numeric answers that reveal a known slip, each with its feedback."""
+    explanation: str = ""
+    """Shown once answered correctly."""
+    points: int = 1
+
+    @property
+    def kind(self) -> str:
+        return "quiz"
+
+    @property
+    def difficulty(self) -> str:
+        return "quiz"

@@ -1,0 +1,95 @@
+"""Plot-in-place helpers the lessons share.
+
+A lesson's explorer is a handful of ipywidgets controls wired to one `LivePlot`: a matplotlib
+figure built once and shown as an `ipywidgets.Image`. Moving a control changes the existing
+artists (`set_height`, `set_ydata`, `set_data`, `set_text`) and re-encodes the PNG; the figure is
+never rebuilt, so a callback takes a few tens of milliseconds. Each lesson's explorers live in
+their own module here (`tutor.widgets.softmax`, ...), are plain objects, and are unit-tested by
+setting `.value` on their controls and reading the artists back.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable
+
+import ipywidgets as w
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+class LivePlot:
+    """A matplotlib figure shown as a PNG image widget and redrawn in place by `refresh()`."""
+
+    def __init__(self, nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.2), dpi: int = 80,
+                 **subplots):
+        self.fig = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(self.fig)
+        axes = self.fig.subplots(nrows, ncols, squeeze=False, **subplots)
+        self.axes = [ax for row in axes for ax in row]
+        self.ax = self.axes[0]
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{figsize[0] * dpi}px"))
+        self.image.add_class("tutor-plot")
+        self.renders = 0
+        """How many times the figure was drawn: tests see that a callback redrew."""
+        self.last_render_seconds = 0.0
+
+    def refresh(self) -> None:
+        """Encode the figure as it stands into the image widget."""
+        start = time.perf_counter()
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png")
+        self.image.value = buffer.getvalue()
+        self.renders += 1
+        self.last_render_seconds = time.perf_counter() - start
+
+
+def slider(description: str, value: float, low: float, high: float, step: float = 0.1,
+           **kwargs) -> w.FloatSlider:
+    """A float slider with the course's look: wide label, live updates, readout to 2 places."""
+    options = dict(description=description, value=value, min=low, max=high, step=step,
+                   continuous_update=True, readout_format=".2f",
+                   style={"description_width": "initial"}, layout=w.Layout(width="420px"))
+    options.update(kwargs)
+    return w.FloatSlider(**options)
+
+
+def int_slider(description: str, value: int, low: int, high: int, **kwargs) -> w.IntSlider:
+    options = dict(description=description, value=value, min=low, max=high, step=1,
+                   continuous_update=True, style={"description_width": "initial"},
+                   layout=w.Layout(width="420px"))
+    options.update(kwargs)
+    return w.IntSlider(**options)
+
+
+class Explorer:
+    """Controls wired to a `LivePlot` and an HTML readout; shows itself as one box.
+
+    Subclasses build `self.controls` (name → widget) and `self.plot`, then call `self._wire()`;
+    `update()` reads the controls, changes the artists, sets `self.readout.value` and calls
+    `self.plot.refresh()`.
+    """
+
+    controls: dict[str, w.Widget]
+    plot: LivePlot
+
+    def _wire(self, extra: Iterable[w.Widget] = ()) -> None:
+        self.readout = getattr(self, "readout", None) or w.HTML()
+        self.readout.add_class("tutor-readout")
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+        self.ui = w.VBox([*self.controls.values(), *extra, self.plot.image, self.readout])
+        self.ui.add_class("tutor-explorer")
+        self.update()
+
+    def _changed(self, change) -> None:
+        self.update()
+
+    def update(self) -> None:  # pragma: no cover - every explorer defines it
+        raise NotImplementedError
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.ui)
