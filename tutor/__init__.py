@@ -18,6 +18,7 @@ import inspect
 import os
 from typing import Any
 
+from tutor import problems  # the registry; `tutor.problems()` lists the problem ids
 from tutor.result import Result
 
 __all__ = ["check", "hint", "solution", "progress", "problems", "quiz", "Result"]
@@ -39,7 +40,7 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
         result = Result(str(problem), "failed", e.args[0])
         return _strict(result)
     if isinstance(item, Quiz):
-        from tutor.quiz import check_answer
+        from tutor.quizzes import check_answer
 
         result = check_answer(item, answer)
     else:
@@ -117,13 +118,6 @@ def solution(problem: str, confirm: bool = False) -> _Text:
     return _Text(f"**Model answer for `{item.id}`**\n\n```python\n{source}```")
 
 
-def problems() -> list[str]:
-    """The ids of all practice problems, in chapter order."""
-    from tutor import problems as registry
-
-    return [p.id for p in registry.problems()]
-
-
 def progress():
     """A table of every problem and quiz: passed, tried or untouched, per chapter."""
     from tutor.report import ProgressTable
@@ -135,7 +129,7 @@ def quiz(id: str):
     """Show quiz `id` as a widget; your answer is checked and counted in progress."""
     from tutor import problems as registry, progress_store as store
     from tutor.problem import Quiz
-    from tutor.quiz import QuizWidget
+    from tutor.quizzes import QuizWidget
 
     item = registry.get(id)
     if not isinstance(item, Quiz):

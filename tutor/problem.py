@@ -72,6 +72,13 @@ class Problem:
     compare: Callable | None = None
     """(expected, got, tolerance) -> None when they agree, else a short reason. Default: exact
     shape, dtype-scaled closeness, NaN and inf where the reference has them."""
+    expect: Callable | None = None
+    """case -> expected output, when it is not simply the reference's return value (for
+    example the probabilities a sampler should follow). Default: the reference on float64
+    copies of the inputs (through `call` when given)."""
+    agree: Callable | None = None
+    """(twin_output, learner_output, tolerance) -> bool, when two wrong outputs should count as
+    the same mistake by another rule than `compare` (two samples of one distribution)."""
     reference_in_input_dtype: bool = False
     """Call the reference on the inputs as given instead of float64 copies (for dtype problems)."""
     time_limit: float = 10.0

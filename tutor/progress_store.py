@@ -45,11 +45,11 @@ def _valid(data: object) -> bool:
 def _read(file: Path) -> dict:
     """The stored progress; a missing file is empty, a corrupt one is moved aside."""
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         return _empty()
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         data = None
     if _valid(data):

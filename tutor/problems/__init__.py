@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
+import types
 from functools import cache
 
 from tutor.problem import Problem, Quiz
@@ -49,3 +51,14 @@ def get(id: str) -> Problem | Quiz:
     close = difflib.get_close_matches(str(id), items, n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise KeyError(f"There is no problem or quiz called {id!r}.{hint} tutor.problems() lists them.")
+
+
+class _Registry(types.ModuleType):
+    """`tutor.problems` is this registry and, called, the learner's `tutor.problems()`."""
+
+    def __call__(self) -> list[str]:
+        """The ids of all practice problems, in chapter order."""
+        return [p.id for p in problems()]
+
+
+sys.modules[__name__].__class__ = _Registry

@@ -1,0 +1,296 @@
+"""The checking engine on its own: comparison, tolerances, read-only inputs, time limits,
+messages, strict mode."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tutor
+from tutor import checking
+from tutor import problems as registry
+from tutor.problem import Problem, Twin, case
+from tutor.result import Result
+
+SOFTMAX = registry.get("softmax")
+
+
+def softmax_loops(z, axis=-1):
+    z = np.moveaxis(np.array(z, dtype=float), axis, -1)
+    out = np.empty_like(z)
+    for index in np.ndindex(z.shape[:-1]):
+        row = list(z[index])
+        top = max(row)
+        e = [np.exp(v - top) for v in row]
+        out[index] = [v / sum(e) for v in e]
+    return np.moveaxis(out, -1, axis)
+
+
+def softmax_torch(z, axis=-1):
+    import torch
+
+    return torch.softmax(torch.as_tensor(z), dim=axis)
+
+
+def softmax_scipy(z, axis=-1):
+    from scipy.special import softmax
+
+    return softmax(z, axis=axis)
+
+
+def softmax_own_dtype(z, axis=-1):
+    """Computes in the input's own dtype, float16 and float32 included."""
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("answer", [softmax_loops, softmax_torch, softmax_scipy,
+                                    softmax_own_dtype])
+def test_correct_answers_in_any_style_pass(answer):
+    for seed in range(5):
+        result = tutor.check("softmax", answer, seed=seed)
+        assert result.passed, result.message
+
+
+def test_a_list_returned_instead_of_an_array_passes():
+    def softmax(z, axis=-1):
+        return softmax_own_dtype(np.asarray(z), axis).tolist()
+
+    assert tutor.check("softmax", softmax, seed=0)
+
+
+def test_writing_into_the_input_is_named_mutates_input():
+    def softmax(z, axis=-1):
+        z -= z.max(axis=axis, keepdims=True)
+        return softmax_own_dtype(z, axis)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.misconception == "mutates_input"
+    assert "it tried to write into the input" in result.message
+
+
+def test_changing_a_torch_input_in_place_is_named_mutates_input():
+    import torch
+
+    def double(x):
+        x.mul_(2)
+        return x
+
+    problem = Problem(id="double", chapter="00_test", signature="double(x)", statement="2x",
+                      reference=lambda x: 2 * np.asarray(x), generate=lambda rng: [],
+                      probes=lambda: [case(torch.ones(3))], hints=("a", "b"))
+    result = checking.run(problem, double, seed=0)
+    assert result.misconception == "mutates_input"
+
+
+def test_returning_none_asks_about_return():
+    def softmax(z, axis=-1):
+        np.exp(z)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "failed"
+    assert result.message == ("softmax returned None on softmax(z=[2., 1., 0.]). Did you forget "
+                              "the `return` statement?")
+
+
+def test_a_missing_function_is_not_attempted_with_the_signature():
+    result = tutor.check("logit")
+    assert result.status == "not_attempted"
+    assert result.message == ("No function named logit was found. Define `def logit(p):` in this "
+                              "notebook, or pass it: tutor.check('logit', my_function).")
+
+
+def test_the_function_is_found_by_name_in_the_callers_namespace():
+    def logit(p):
+        p = np.asarray(p, dtype=float)
+        return np.log(p / (1 - p))
+
+    namespace = {"logit": logit, "tutor": tutor}
+    exec("result = tutor.check('logit')", namespace)
+    assert namespace["result"].passed
+
+
+def test_a_value_that_is_not_a_function_fails_with_advice():
+    result = tutor.check("softmax", [0.665, 0.245, 0.09])
+    assert result.status == "failed"
+    assert result.message == ("softmax should be a function, but it is a list. Define it with "
+                              "`def softmax(z, axis=-1):`.")
+
+
+def test_an_unknown_problem_suggests_close_names():
+    result = tutor.check("sofmax")
+    assert not result.passed
+    assert "Did you mean 'softmax'?" in result.message
+
+
+def test_an_endless_loop_hits_the_time_limit_and_names_the_problem():
+    def softmax(z, axis=-1):
+        while True:
+            pass
+
+    quick = dataclasses.replace(SOFTMAX, time_limit=0.5)
+    result = checking.run(quick, softmax, seed=0)
+    assert result.status == "timeout"
+    assert result.message.startswith("softmax did not finish within the 0.5 s time limit on ")
+
+
+def test_except_exception_cannot_swallow_the_time_limit():
+    def softmax(z, axis=-1):
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:
+                pass
+
+    quick = dataclasses.replace(SOFTMAX, time_limit=0.5)
+    assert checking.run(quick, softmax, seed=0).status == "timeout"
+
+
+def test_sys_exit_in_learner_code_is_an_error_not_an_exit():
+    def softmax(z, axis=-1):
+        sys.exit(3)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error"
+    assert result.message.startswith("SystemExit: 3 at line ")
+
+
+def test_runtime_warnings_do_not_decide():
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))  # overflows at -1000, value fine
+
+    assert tutor.check("sigmoid", sigmoid, seed=0).passed
+
+
+def test_the_same_seed_repeats_a_check():
+    def softmax(z, axis=-1):
+        return softmax_own_dtype(z, -1)
+
+    first = tutor.check("softmax", softmax, seed=7)
+    again = tutor.check("softmax", softmax, seed=first.seed)
+    assert first.message == again.message and first.seed == 7
+
+
+def test_undiagnosed_failure_shows_expected_and_got_on_the_smallest_input():
+    def sigmoid(x):
+        return np.tanh(np.asarray(x, dtype=float))
+
+    result = tutor.check("sigmoid", sigmoid, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message.startswith("On sigmoid(x=2.) (a 0-d array), your sigmoid returned ")
+    assert "instead of 0.8808" in result.message
+
+
+class TestCompareArrays:
+    tol = checking.Tolerance(1e-6, 1e-9)
+
+    def test_shape_must_match_exactly(self):
+        assert checking.compare_arrays(np.zeros(3), np.zeros((3, 1)), self.tol) == \
+            "returned shape (3, 1) instead of (3,)"
+
+    def test_nan_where_a_number_is_expected_is_reported(self):
+        reason = checking.compare_arrays(np.array([0.5, 0.5]), np.array([0.5, np.nan]), self.tol)
+        assert reason == ("1 of 2 entries differ; at index 1 the answer is 0.5 but you have nan")
+
+    def test_inf_must_match_inf(self):
+        assert checking.compare_arrays(np.array([-np.inf]), np.array([-np.inf]), self.tol) is None
+        assert checking.compare_arrays(np.array([-np.inf]), np.array([-1e30]), self.tol)
+
+    def test_none_and_strings_are_reported(self):
+        assert checking.compare_arrays(np.zeros(2), None, self.tol) == "returned None"
+        assert "not numbers" in checking.compare_arrays(np.zeros(2), "0.5", self.tol)
+
+    def test_integers_compare_exactly(self):
+        assert checking.compare_arrays(np.array([1, 2]), np.array([1, 2]), self.tol) is None
+        assert checking.compare_arrays(np.array([True, False]), np.array([1, 0]), self.tol) \
+            is None
+        assert checking.compare_arrays(np.array([1, 2]), np.array([1, 3]), self.tol)
+
+
+def test_tolerance_follows_the_least_precise_dtype():
+    c16 = case(np.zeros(3, dtype=np.float16))
+    c64 = case(np.zeros(3))
+    assert checking.tolerance_for(SOFTMAX, c16).rtol == 1e-2
+    assert checking.tolerance_for(SOFTMAX, c64).rtol == 1e-6
+    assert checking.tolerance_for(SOFTMAX, c64, np.zeros(3, dtype=np.float32)).rtol == 1e-4
+
+
+def test_tolerance_grows_with_the_size_of_the_inputs():
+    small = checking.tolerance_for(SOFTMAX, case(np.ones(3, dtype=np.float32)))
+    large = checking.tolerance_for(SOFTMAX, case(np.full(3, 1e4, dtype=np.float32)))
+    assert large.atol > 1000 * small.atol
+
+
+def test_inputs_handed_to_the_learner_are_read_only():
+    seen = []
+
+    def softmax(z, axis=-1):
+        seen.append(z.flags.writeable)
+        return softmax_own_dtype(z, axis)
+
+    tutor.check("softmax", softmax, seed=0)
+    assert seen and not any(seen)
+
+
+@pytest.mark.parametrize("source, stub", [
+    ("def f(x):\n    ...\n", True),
+    ("def f(x):\n    '''Doc.'''\n    ...\n", True),
+    ("def f(x):\n    pass\n", True),
+    ("def f(x):\n    return x\n", False),
+    ("def f(x):\n    ...\n    return x\n", False),
+])
+def test_stub_detection(source, stub, tmp_path):
+    file = tmp_path / "answer.py"
+    file.write_text(source)
+    namespace = {}
+    exec(compile(source, str(file), "exec"), namespace)
+    assert checking.is_stub(namespace["f"]) is stub
+
+
+def test_strict_mode_raises_on_a_failing_check(monkeypatch):
+    monkeypatch.setenv("TUTOR_STRICT", "1")
+    with pytest.raises(AssertionError, match="Not yet: sigmoid"):
+        tutor.check("sigmoid", lambda x: np.asarray(x) * 0.0)
+    assert tutor.check("sigmoid", registry.get("sigmoid").reference).passed
+
+
+def test_a_twin_must_agree_everywhere_the_learner_is_wrong():
+    """A learner whose mistake only partly looks like a twin gets no misconception name."""
+    def softmax(z, axis=-1):
+        z = np.asarray(z, dtype=float)
+        if z.ndim == 1:  # right on vectors
+            return softmax_own_dtype(z)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True) + 1.0  # wrong differently elsewhere
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "failed" and result.misconception is None
+
+
+def test_result_renders_as_text_and_html():
+    result = Result("softmax", "failed", "It is wrong.", misconception="wrong_axis",
+                    title="Reducing along the wrong axis", link="../notebooks/x.ipynb#A")
+    text = str(result)
+    assert text.splitlines()[0] == "Not yet: softmax: Reducing along the wrong axis"
+    assert "Stuck? tutor.hint('softmax')" in text
+    html = result._repr_html_()
+    assert "tutor-failed" in html and "It is wrong." in html and "x.ipynb#A" in html
+    assert not result and Result("softmax", "passed", "ok")
+
+
+def test_import_tutor_loads_neither_torch_nor_matplotlib():
+    code = ("import sys, tutor; tutor.check('softmax', lambda z, axis=-1: z); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'ipywidgets') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_twin_declarations_are_well_formed():
+    for problem in registry.problems():
+        assert all(isinstance(t, Twin) and callable(t.fn) for t in problem.twins)
