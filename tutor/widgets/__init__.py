@@ -93,3 +93,35 @@ class Explorer:
         from IPython.display import display
 
         display(self.ui)
+
+
+def sweep(control: w.Widget, n: int = 5) -> list:
+    """Values that move `control` across its whole range (for tests and benchmarks)."""
+    if isinstance(control, (w.FloatSlider, w.IntSlider, w.FloatLogSlider)):
+        if isinstance(control, w.FloatLogSlider):
+            low, high = control.base ** control.min, control.base ** control.max
+            values = [low * (high / low) ** (i / (n - 1)) for i in range(n)]
+        else:
+            values = [control.min + (control.max - control.min) * i / (n - 1) for i in range(n)]
+        if isinstance(control, w.IntSlider):
+            values = sorted({int(round(v)) for v in values})
+        return [v for v in values if v != control.value] + [control.value]
+    if isinstance(control, (w.Dropdown, w.RadioButtons, w.ToggleButtons, w.Select)):
+        options = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        return [v for v in options if v != control.value] + [control.value]
+    if isinstance(control, (w.Checkbox, w.ToggleButton)):
+        return [not control.value, control.value]
+    raise TypeError(f"no sweep for a {type(control).__name__}")
+
+
+def all_examples() -> list[tuple[str, Explorer]]:
+    """("module.Class", explorer) for every explorer of every lesson module here."""
+    import importlib
+    import pkgutil
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for explorer in getattr(module, "examples", list)():
+            found.append((f"{info.name}.{type(explorer).__name__}", explorer))
+    return found
