@@ -55,6 +55,22 @@ CATALOGUE: dict[str, Misconception] = {
         _m("odds_not_log", "Odds instead of log-odds",
            "p/(1 − p) is the odds; the logit is their natural log, log(p/(1 − p)).",
            "01_logits", "Odds and the logit"),
+        _m("probability_as_logit", "Evidence added to the probability",
+           "A change in log-odds must be added to the log-odds logit(p), not to p: p + δ is not "
+           "even a probability, and σ(p + δ) treats p as if it were a logit. Compute "
+           "σ(logit(p) + δ).",
+           "01_logits", "Log-odds arithmetic"),
+        _m("probability_scaled_not_odds", "Probability scaled instead of the odds",
+           "Adding δ to the log-odds multiplies the odds p/(1 − p) by e^δ, not the probability: "
+           "p·e^δ can exceed 1. Scale the odds and convert back with odds/(1 + odds), or compute "
+           "σ(logit(p) + δ).",
+           "01_logits", "Log-odds arithmetic"),
+        _m("log_of_sigmoid", "log(σ(z)) instead of a stable log-sigmoid",
+           "σ(z) rounds to exactly 0 or 1 for large |z| (1 − σ(40) is already 0 in float64), so "
+           "log σ(z) or log(1 − σ(z)) becomes −inf, clipping σ only caps the loss at a wrong "
+           "value, and log(1 + e^z) overflows. Work in logits: −log σ(z) = logaddexp(0, −z) "
+           "and the loss is logaddexp(0, z) − y·z.",
+           "01_logits", "Log-probabilities from logits"),
         # 02 softmax
         _m("not_normalised", "Exponentials not normalised",
            "exp(z) alone is positive but does not sum to one; divide by the sum along the axis.",
@@ -71,6 +87,19 @@ CATALOGUE: dict[str, Misconception] = {
            "Your function changed its argument in place (for example z -= z.max()), which "
            "silently corrupts the caller's logits; compute into a new array instead.",
            "02_softmax", "Softmax along an axis"),
+        _m("sigmoid_of_one_logit", "Sigmoid of one logit, ignoring the other",
+           "With two classes, softmax only sees the difference of the logits: the first class "
+           "gets σ(a − b). σ(a) alone is right only when b happens to be 0.",
+           "02_softmax", "Two classes give a sigmoid"),
+        _m("logits_not_centred", "Logits not centred",
+           "log p plus any constant per slice has softmax p, so the answer is only unique once "
+           "you pick the constant: here the logits must have mean 0 along the axis, so subtract "
+           "the mean of log p (not its max or its first entry).",
+           "02_softmax", "From probabilities back to logits"),
+        _m("logit_per_class", "Binary log-odds for each class",
+           "log(p/(1 − p)) per class inverts independent sigmoids, not a softmax; the logits "
+           "of a softmax are log p plus one shared constant per slice.",
+           "02_softmax", "From probabilities back to logits"),
         # 03 stability
         _m("no_max_shift", "No max shift before exp",
            "exp overflows to inf once a logit passes 88.7 in float32 (709.8 in float64, 11.1 in "

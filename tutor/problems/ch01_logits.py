@@ -1,4 +1,5 @@
-"""Chapter 01, logits: the sigmoid and its inverse."""
+"""Chapter 01, logits: the sigmoid and its inverse, log-odds arithmetic, and a binary
+cross-entropy that survives logits of ±1e4."""
 
 from __future__ import annotations
 
@@ -68,6 +69,124 @@ def _logit_probes():
             case(np.array([[0.2, 0.8], [0.25, 0.75]]), note="a matrix")]
 
 
+# --- shift_log_odds ----------------------------------------------------------------------------
+
+def shift_log_odds(p, delta):
+    """σ(logit(p) + δ): the probability whose log-odds are δ above those of p (odds × e^δ)."""
+    return sigmoid(logit(p) + np.asarray(delta, dtype=float))
+
+
+def _shift_added_to_probability(p, delta):
+    return np.asarray(p) + delta
+
+
+def _shift_probability_as_logit(p, delta):
+    return 1 / (1 + np.exp(-(np.asarray(p) + delta)))
+
+
+def _shift_scales_probability(p, delta):
+    return np.asarray(p) * np.exp(delta)
+
+
+def _shift_through_odds(p, delta):
+    odds = np.asarray(p) / (1 - np.asarray(p)) * np.exp(delta)
+    return odds / (1 + odds)
+
+
+def _shift_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng)
+        p = rng.uniform(0.01, 0.99, shape)
+        if rng.random() < 0.5:
+            yield case(p, float(rng.uniform(-4, 4)))
+        else:
+            yield case(p, rng.uniform(-4, 4, shape))
+
+
+def _shift_probes():
+    return [
+        case(np.array([0.2, 0.5, 0.9]), float(np.log(4.0)), note="the lesson's ln 4 of evidence"),
+        case(np.array([0.5, 0.01, 0.99, 0.5]), np.array([1000.0, -1000.0, 1000.0, -1000.0]),
+             note="delta = ±1000"),
+        case(np.array([0.3, 0.7], dtype=np.float32), np.array([1.0, -2.0], dtype=np.float32),
+             note="float32"),
+    ]
+
+
+# --- bce_with_logits ---------------------------------------------------------------------------
+
+def bce_with_logits(z, y):
+    """Mean binary cross-entropy from logits: −[y·log σ(z) + (1 − y)·log(1 − σ(z))] averaged.
+
+    log σ(z) = −log(1 + e^(−z)) and log(1 − σ(z)) = −log(1 + e^z), so each term is
+    log(1 + e^z) − y·z, and np.logaddexp(0, z) computes log(1 + e^z) without overflow.
+    """
+    z = np.asarray(z, dtype=float)
+    y = np.asarray(y, dtype=float)
+    return np.mean(np.logaddexp(0.0, z) - y * z)
+
+
+def _bce_through_sigmoid(z, y):
+    p = 1 / (1 + np.exp(-np.asarray(z)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def _bce_picks_log_with_where(z, y):
+    p = 1 / (1 + np.exp(-np.asarray(z)))
+    return -np.mean(np.where(np.asarray(y) == 1, np.log(p), np.log(1 - p)))
+
+
+def _bce_clipped(eps):
+    """The loss through σ with probabilities clipped to [eps, 1 − eps]: finite, but capped."""
+    def bce(z, y):
+        p = np.clip(1 / (1 + np.exp(-np.asarray(z))), eps, 1 - eps)
+        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return bce
+
+
+def _bce_log_clamped(z, y):
+    # PyTorch's binary_cross_entropy on probabilities clamps each log at −100.
+    p = 1 / (1 + np.exp(-np.asarray(z)))
+    return -np.mean(y * np.maximum(np.log(p), -100) + (1 - y) * np.maximum(np.log(1 - p), -100))
+
+
+def _bce_naive_softplus(z, y):
+    return np.mean(np.log(1 + np.exp(z)) - y * np.asarray(z))
+
+
+def _bce_summed(z, y):
+    return np.sum(np.logaddexp(0.0, z) - y * np.asarray(z))
+
+
+def _bce_flipped_sigmoid(z, y):
+    p = 1 / (1 + np.exp(np.asarray(z)))
+    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def _bce_flipped_stable(z, y):
+    return np.mean(np.logaddexp(0.0, -np.asarray(z)) + y * np.asarray(z))
+
+
+def _bce_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 6)))
+        yield case(z, rng.integers(0, 2, shape).astype(np.float64))
+
+
+def _bce_probes():
+    return [
+        case(np.array([0.0, 2.0, -3.0]), np.array([1.0, 1.0, 0.0]), note="ordinary logits"),
+        case(np.array([1e4, -1e4, 1e4, -1e4]), np.array([1.0, 0.0, 0.0, 1.0]),
+             note="logits ±1e4"),
+        case(np.array([[40.0, -40.0], [-40.0, 40.0]]), np.array([[1.0, 1.0], [0.0, 0.0]]),
+             note="logits ±40, where σ(z) rounds to exactly 1"),
+        case(np.array([100.0, -100.0, 3.0], dtype=np.float32),
+             np.array([0.0, 1.0, 1.0], dtype=np.float32), note="float32"),
+        case(np.array([1.5, -0.5, 0.25]), np.array([1, 0, 1]), note="integer labels"),
+    ]
+
+
 PROBLEMS = [
     Problem(
         id="sigmoid", chapter=CHAPTER, signature="sigmoid(x)", difficulty="easy", points=1,
@@ -90,6 +209,46 @@ PROBLEMS = [
         twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds)),
         hints=("The odds of p are p / (1 − p); the logit is their natural log.",
                "np.log(p / (1 - p)), or more accurately near p = 1: np.log(p) - np.log1p(-p)."),
+    ),
+    Problem(
+        id="shift_log_odds", chapter=CHAPTER, signature="shift_log_odds(p, delta)",
+        difficulty="medium", points=2,
+        statement="A piece of evidence adds `delta` to the log-odds of probabilities p in (0, 1). "
+                  "Return the new probabilities σ(logit(p) + delta), elementwise (delta is a "
+                  "number or an array shaped like p). It must stay exact for delta = ±1000.",
+        reference=shift_log_odds, generate=_shift_cases, probes=_shift_probes,
+        twins=(Twin("probability_as_logit", _shift_added_to_probability),
+               Twin("probability_as_logit", _shift_probability_as_logit),
+               Twin("probability_scaled_not_odds", _shift_scales_probability),
+               Twin("sigmoid_overflow", _shift_through_odds)),
+        hints=("delta is measured on the log-odds scale, so move p to that scale first.",
+               "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
+               "probability itself is not multiplied by anything simple.",
+               "sigmoid(logit(p) + delta), with the stable sigmoid from the first problem so "
+               "that delta = 1000 gives 1.0 and not inf/inf."),
+    ),
+    Problem(
+        id="bce_with_logits", chapter=CHAPTER, signature="bce_with_logits(z, y)",
+        difficulty="hard", points=3,
+        statement="Binary cross-entropy computed from logits: for logits z and labels y (0 or 1, "
+                  "same shape), the mean over all elements of −[y·log σ(z) + (1 − y)·log(1 − "
+                  "σ(z))], returned as a number. It must be exact for logits as large as ±1e4, "
+                  "where σ(z) rounds to exactly 0 or 1.",
+        reference=bce_with_logits, generate=_bce_cases, probes=_bce_probes,
+        twins=(Twin("log_of_sigmoid", _bce_through_sigmoid),
+               Twin("log_of_sigmoid", _bce_picks_log_with_where),
+               *(Twin("log_of_sigmoid", _bce_clipped(eps)) for eps in (1e-7, 1e-8, 1e-12, 1e-15)),
+               Twin("log_of_sigmoid", _bce_log_clamped),
+               Twin("log_of_sigmoid", _bce_naive_softplus),
+               Twin("sum_not_mean", _bce_summed),
+               Twin("sigmoid_sign", _bce_flipped_sigmoid),
+               Twin("sigmoid_sign", _bce_flipped_stable)),
+        hints=("Never form σ(z) and then take its log: at z = −1e4, σ(z) is exactly 0 and "
+               "log 0 = −inf. Write log σ(z) and log(1 − σ(z)) in terms of z directly.",
+               "log σ(z) = −log(1 + e^(−z)) and log(1 − σ(z)) = −log(1 + e^z). Put them in the "
+               "formula: each term simplifies to log(1 + e^z) − y·z.",
+               "np.mean(np.logaddexp(0, z) - y * z): np.logaddexp(0, z) is log(1 + e^z) "
+               "without overflow."),
     ),
 ]
 
@@ -117,6 +276,47 @@ QUIZZES = [
                    "it is the odds that scale by a constant factor."),
             Choice("Nothing: logits are not probabilities", False, "Logits are not "
                    "probabilities, but they determine them: the logit is the log-odds."),
+        ),
+    ),
+    Quiz(
+        id="q01_evidence", chapter=CHAPTER,
+        question="Before a test, the probability that a patient is ill is 0.2. A positive result "
+                 "adds ln 4 ≈ 1.386 to the log-odds. What is the probability after the test?",
+        answer=0.5, tolerance=2e-3,
+        wrong_answers=((0.8, "That multiplies the probability by 4. Adding ln 4 to the log-odds "
+                             "multiplies the odds by 4: 0.25 × 4 = 1, so p = 1/(1 + 1)."),
+                       (0.2 + np.log(4.0), "That adds ln 4 to the probability itself; a "
+                        "probability above 1 is a sign the step happened on the wrong scale."),
+                       (float(1 / (1 + np.exp(-(0.2 + np.log(4.0))))), "That treats 0.2 as a "
+                        "logit. Take logit(0.2) = ln(0.2/0.8) = −1.386 first, then add ln 4.")),
+        explanation="Odds 0.2/0.8 = 0.25, times e^(ln 4) = 4, give odds 1: p = 0.5.",
+    ),
+    Quiz(
+        id="q01_symmetry", chapter=CHAPTER,
+        question="σ(3) ≈ 0.9526. What is σ(−3)?",
+        choices=(
+            Choice("1 − σ(3) ≈ 0.0474", True, "Right: σ(−z) = 1 − σ(z), because "
+                   "1/(1 + e^z) + 1/(1 + e^(−z)) = 1."),
+            Choice("−σ(3) ≈ −0.9526", False, "A sigmoid is a probability, never negative; "
+                   "flipping the logit flips which class is favoured."),
+            Choice("1/σ(3) ≈ 1.0498", False, "That is above 1, so it cannot be a probability."),
+            Choice("σ(3) again: the sigmoid is symmetric", False, "Its curve is symmetric about "
+                   "the point (0, 1/2), not about the vertical axis: σ(−z) = 1 − σ(z)."),
+        ),
+    ),
+    Quiz(
+        id="q01_overflow", chapter=CHAPTER,
+        question="In float64, what does np.exp(x) / (1 + np.exp(x)) give at x = 1000?",
+        choices=(
+            Choice("nan, with an overflow warning", True, "Right: e^1000 overflows to inf and "
+                   "inf/inf is NaN. The form 1/(1 + e^(−x)) gives 1.0 here, but it overflows "
+                   "at x = −1000 instead (harmlessly, to 0, with a warning)."),
+            Choice("1.0", False, "Mathematically yes, but e^1000 is above the float64 limit "
+                   "(e^709.78) and becomes inf, and inf/inf is NaN."),
+            Choice("An OverflowError is raised", False, "numpy does not raise: it warns and "
+                   "returns inf, and inf/inf is NaN."),
+            Choice("0.0", False, "That is what a flipped sign would give at a large logit; "
+                   "here the issue is overflow: inf/inf is NaN."),
         ),
     ),
 ]

@@ -1,4 +1,5 @@
-"""Chapter 02, softmax: the definition along any axis."""
+"""Chapter 02, softmax: the definition along any axis, the two-class case as a sigmoid, and the
+way back from probabilities to logits."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 from tutor.problems import _inputs
+from tutor.problems.ch01_logits import sigmoid
 
 CHAPTER = "02_softmax"
 
@@ -63,6 +65,112 @@ def _softmax_probes():
     ]
 
 
+# --- two_class_softmax -------------------------------------------------------------------------
+
+def two_class_softmax(a, b):
+    """softmax((a, b))[0] = e^a / (e^a + e^b) = 1 / (1 + e^(−(a − b))) = σ(a − b)."""
+    return sigmoid(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+
+
+def _two_class_exp(a, b):
+    return np.exp(a) / (np.exp(a) + np.exp(b))
+
+
+def _two_class_reversed(a, b):
+    return 1 / (1 + np.exp(np.asarray(a) - b))
+
+
+def _two_class_sigmoid_of_a(a, b):
+    return 1 / (1 + np.exp(-np.asarray(a)))
+
+
+def _two_class_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng)
+        a = _inputs.logits(rng, shape, scale=3.0)
+        b = _inputs.logits(rng, shape, scale=3.0)
+        if rng.random() < 0.5:
+            yield case(a, b)
+        else:
+            yield case(a, float(rng.normal(0, 3)))
+
+
+def _two_class_probes():
+    return [
+        case(np.array([2.0, 0.0, -1.0]), np.array([1.0, 0.0, 3.0]), note="ordinary logits"),
+        case(np.array([1000.0, -1000.0]), np.array([999.0, -1001.0]), note="logits near ±1000"),
+        case(np.array([4.5, -1.2], dtype=np.float32), np.array([0.8, 0.8], dtype=np.float32),
+             note="float32"),
+    ]
+
+
+# --- probs_to_logits ---------------------------------------------------------------------------
+
+def probs_to_logits(p, axis=-1):
+    """log p minus its mean along `axis`: the zero-mean logits whose softmax along `axis` is p."""
+    log_p = np.log(np.asarray(p, dtype=float))
+    return log_p - log_p.mean(axis=axis, keepdims=True)
+
+
+def _logits_uncentred(p, axis=-1):
+    return np.log(p)
+
+
+def _logits_minus_max(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - log_p.max(axis=axis, keepdims=True)
+
+
+def _logits_minus_first(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - np.take(log_p, [0], axis=axis)
+
+
+def _logits_global_mean(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - log_p.mean()
+
+
+def _logits_last_axis(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - log_p.mean(axis=-1, keepdims=True)
+
+
+def _logits_no_keepdims(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - log_p.mean(axis=axis)
+
+
+def _logits_binary_log_odds(p, axis=-1):
+    p = np.asarray(p)
+    return np.log(p / (1 - p))
+
+
+def _logits_binary_log_odds_centred(p, axis=-1):
+    p = np.asarray(p)
+    z = np.log(p / (1 - p))
+    return z - z.mean(axis=axis, keepdims=True)
+
+
+def _probs_cases(rng):
+    for ndim in (1, 2, 2, 3):
+        shape = _inputs.shape(rng, ndim)
+        axis = _inputs.axis(rng, ndim)
+        # Rows on the simplex along the last axis, then moved to `axis`.
+        p = np.moveaxis(_inputs.probabilities(rng, shape), -1, axis)
+        yield case(p) if ndim == 1 else case(p, axis=axis)
+
+
+def _probs_probes():
+    return [
+        case(softmax(np.array([2.0, 1.0, 0.0])), note="softmax of the lesson's (2, 1, 0)"),
+        case(np.array([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5]]), axis=-1, note="a batch of rows"),
+        case(np.array([[0.7, 0.2, 0.6], [0.3, 0.8, 0.4]]), axis=0, note="axis=0"),
+        case(softmax(np.array([0.0, -50.0, -100.0])), note="probabilities as small as 4e-44"),
+        case(np.array([0.6, 0.3, 0.1], dtype=np.float32), note="float32"),
+    ]
+
+
 PROBLEMS = [
     Problem(
         id="softmax", chapter=CHAPTER, signature="softmax(z, axis=-1)", difficulty="medium",
@@ -81,6 +189,43 @@ PROBLEMS = [
                "along that axis and broadcasts back over it.",
                "e = np.exp(z - z.max(axis=axis, keepdims=True)); return e / e.sum(axis=axis, "
                "keepdims=True)"),
+    ),
+    Problem(
+        id="two_class_softmax", chapter=CHAPTER, signature="two_class_softmax(a, b)",
+        difficulty="easy", points=1,
+        statement="For two classes with logits a and b (arrays of one shape, or b a number), "
+                  "return the softmax probability of the first class, elementwise, as the "
+                  "sigmoid of a difference. It must stay exact when both logits are near ±1000.",
+        reference=two_class_softmax, generate=_two_class_cases, probes=_two_class_probes,
+        twins=(Twin("no_max_shift", _two_class_exp),
+               Twin("sigmoid_sign", _two_class_reversed),
+               Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a)),
+        hints=("Divide the top and the bottom of e^a / (e^a + e^b) by e^a.",
+               "You get 1 / (1 + e^(b − a)): a sigmoid of a difference. Only a − b matters, so "
+               "a = 1000, b = 999 is as easy as a = 1, b = 0.",
+               "sigmoid(a - b), with the stable sigmoid from chapter 01: "
+               "np.exp(-np.logaddexp(0, -(a - b)))."),
+    ),
+    Problem(
+        id="probs_to_logits", chapter=CHAPTER, signature="probs_to_logits(p, axis=-1)",
+        difficulty="hard", points=3,
+        statement="The way back: given probabilities p (all positive, each slice along `axis` "
+                  "summing to one), return logits z of the same shape whose softmax along "
+                  "`axis` is p and whose mean along `axis` is 0. Any shape, any axis.",
+        reference=probs_to_logits, generate=_probs_cases, probes=_probs_probes,
+        twins=(Twin("logits_not_centred", _logits_uncentred),
+               Twin("logits_not_centred", _logits_minus_max),
+               Twin("logits_not_centred", _logits_minus_first),
+               Twin("wrong_axis", _logits_global_mean),
+               Twin("wrong_axis", _logits_last_axis),
+               Twin("missing_keepdims", _logits_no_keepdims),
+               Twin("logit_per_class", _logits_binary_log_odds),
+               Twin("logit_per_class", _logits_binary_log_odds_centred)),
+        hints=("Softmax exponentiates and divides by a sum. Which function undoes the "
+               "exponential, and what does the division turn into after it?",
+               "log softmax(z) = z − log Σ e^z: log p is z up to one constant per slice. Every "
+               "log p + c works; choose c so that the mean along `axis` is 0.",
+               "log_p = np.log(p); return log_p - log_p.mean(axis=axis, keepdims=True)"),
     ),
 ]
 
@@ -120,5 +265,53 @@ QUIZZES = [
         wrong_answers=((0.8 / 4.1, "That divides the logits themselves; softmax divides their "
                         "exponentials."),),
         explanation="e^0.8 / (e^4.5 + e^−1.2 + e^0.8) ≈ 2.23 / 92.5 ≈ 0.024.",
+    ),
+    Quiz(
+        id="q02_scale", chapter=CHAPTER,
+        question="softmax(2, 1, 0) = (0.665, 0.245, 0.090). What happens if every logit is "
+                 "multiplied by 10?",
+        choices=(
+            Choice("Nearly one-hot: about (0.99995, 0.00005, 0.000000002)", True,
+                   "Right: the gaps grow from 1 to 10, and a gap of 10 is a ratio of e^10 ≈ "
+                   "22 000 between neighbouring probabilities."),
+            Choice("Nothing changes", False, "That is adding a constant. Multiplying stretches "
+                   "the gaps between logits, and the gaps are what softmax sees."),
+            Choice("It becomes uniform", False, "Dividing by a large number would flatten it; "
+                   "multiplying by 10 sharpens it."),
+            Choice("The order of the classes changes", False, "Multiplying by a positive number "
+                   "keeps the order; only how peaked the distribution is changes."),
+        ),
+    ),
+    Quiz(
+        id="q02_multi_label", chapter=CHAPTER,
+        question="A photo can show a cat, a dog, both or neither. The model has one logit per "
+                 "animal: cat 3, dog 3. Which output gives a sensible probability for each "
+                 "animal being in the photo?",
+        choices=(
+            Choice("A sigmoid per animal: σ(3) ≈ 0.95 for each", True, "Right: the labels are "
+                   "not exclusive, so each is its own yes/no question with its own sigmoid."),
+            Choice("Softmax over the two logits: 0.5 each", False, "Softmax makes the classes "
+                   "compete for one unit of probability, so two animals that are both clearly "
+                   "there get 0.5 each; it answers 'which one animal?', not 'which animals?'."),
+            Choice("Softmax, then any class above 0.5", False, "With softmax, at most one class "
+                   "can be above 0.5, so 'both' could never be predicted."),
+            Choice("The logits themselves, clipped to [0, 1]", False, "Logits are log-odds, not "
+                   "probabilities; a logit of 3 means odds of e^3 ≈ 20 to 1."),
+        ),
+    ),
+    Quiz(
+        id="q02_axis", chapter=CHAPTER,
+        question="Logits z have shape (32, 10): a batch of 32 examples, 10 classes each. Along "
+                 "which axis do you take the softmax?",
+        choices=(
+            Choice("axis=-1 (or 1): each example's 10 probabilities sum to one", True,
+                   "Right: the distribution is over classes, one per example."),
+            Choice("axis=0: each class sums to one over the batch", False, "That compares "
+                   "examples with each other: a class's probability would depend on the other "
+                   "31 photos in the batch."),
+            Choice("Over the whole array: all 320 entries sum to one", False, "Then each "
+                   "example's probabilities would sum to about 1/32, and would depend on the "
+                   "rest of the batch."),
+        ),
     ),
 ]
