@@ -34,12 +34,42 @@ class LivePlot:
         self.renders = 0
         """How many times the figure was drawn: tests see that a callback redrew."""
         self.last_render_seconds = 0.0
+        self._animated: list = []
+        self._background = None
+
+    def animate(self, *artists) -> None:
+        """Mark the artists that callbacks change. `refresh` then draws the rest of the figure
+        (ticks, labels, static curves: most of the cost is text) once, and afterwards only these
+        artists over that cached picture. Call `invalidate()` after changing anything unmarked,
+        such as axis limits."""
+        for artist in artists:
+            artist.set_animated(True)
+            self._animated.append(artist)
+        self._background = None
+
+    def invalidate(self) -> None:
+        """Redraw the whole figure at the next `refresh`."""
+        self._background = None
 
     def refresh(self) -> None:
         """Encode the figure as it stands into the image widget."""
         start = time.perf_counter()
         buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png")
+        if self._animated:
+            canvas = self.fig.canvas
+            if self._background is None:
+                canvas.draw()
+                self._background = canvas.copy_from_bbox(self.fig.bbox)
+            else:
+                canvas.restore_region(self._background)
+            for artist in self._animated:
+                self.fig.draw_artist(artist)
+            from PIL import Image
+
+            Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw",
+                             "RGBA", 0, 1).save(buffer, format="png", compress_level=1)
+        else:
+            self.fig.savefig(buffer, format="png")
         self.image.value = buffer.getvalue()
         self.renders += 1
         self.last_render_seconds = time.perf_counter() - start
