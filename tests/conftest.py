@@ -1,0 +1,46 @@
+"""Shared test set-up: a throwaway progress folder and the rules for real-browser tests.
+
+TUTOR_HOME points at a temporary folder for the whole session, set in the environment so that
+kernels started by the tests (JupyterLab, nbclient) inherit it: no test writes to ~/.tutor.
+
+Tests marked `browser` need Debian's `chromium` on PATH. Without it they are skipped with a
+reason, except under CI (CI=true), where a missing browser is a failure: CI must test what a
+learner's browser shows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="tutor-home-")
+os.environ["TUTOR_HOME"] = _HOME
+
+NO_CHROMIUM = ("no `chromium` on PATH: install Debian's package (`sudo apt-get install chromium`) "
+               "to run the real-browser tests; `make test` does it when run as root")
+
+
+def chromium() -> str | None:
+    """The browser the real-browser tests drive, or None."""
+    return shutil.which("chromium")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("browser") is None or chromium():
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and {NO_CHROMIUM}", pytrace=False)
+    pytest.skip(NO_CHROMIUM)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("TUTOR_HOME") == _HOME:
+        shutil.rmtree(_HOME, ignore_errors=True)
