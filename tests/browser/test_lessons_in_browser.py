@@ -269,6 +269,8 @@ def test_lesson_runs_and_every_explorer_responds(notebook, lab, page):
         _assert_no_errors(state, f"{notebook}, run all")
         assert state["pending"] == 0, f"{notebook}: {state['pending']} cells did not run"
         explorers = page.locator(".tutor-explorer").all()
+        assert explorers, f"{notebook}: no explorer (.tutor-explorer) on the page; every lesson " \
+                          "shows at least one live widget from tutor.widgets"
         for n, explorer in enumerate(explorers, 1):
             _exercise_explorer(page, explorer, f"{notebook}, explorer {n} of {len(explorers)}")
     except Exception as e:
