@@ -173,6 +173,22 @@ def _probs_probes():
 
 PROBLEMS = [
     Problem(
+        id="two_class_softmax", chapter=CHAPTER, signature="two_class_softmax(a, b)",
+        difficulty="easy", points=1,
+        statement="For two classes with logits a and b (arrays of one shape, or b a number), "
+                  "return the softmax probability of the first class, elementwise, as the "
+                  "sigmoid of a difference. It must stay exact when both logits are near ±1000.",
+        reference=two_class_softmax, generate=_two_class_cases, probes=_two_class_probes,
+        twins=(Twin("no_max_shift", _two_class_exp),
+               Twin("sigmoid_sign", _two_class_reversed),
+               Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a)),
+        hints=("Divide the top and the bottom of e^a / (e^a + e^b) by e^a.",
+               "You get 1 / (1 + e^(b − a)): a sigmoid of a difference. Only a − b matters, so "
+               "a = 1000, b = 999 is as easy as a = 1, b = 0.",
+               "sigmoid(a - b), with the stable sigmoid from chapter 01: "
+               "np.exp(-np.logaddexp(0, -(a - b)))."),
+    ),
+    Problem(
         id="softmax", chapter=CHAPTER, signature="softmax(z, axis=-1)", difficulty="medium",
         points=2,
         statement="Softmax of logits z along `axis`: e^(z_i) / Σ_j e^(z_j) over each slice "
@@ -189,22 +205,6 @@ PROBLEMS = [
                "along that axis and broadcasts back over it.",
                "e = np.exp(z - z.max(axis=axis, keepdims=True)); return e / e.sum(axis=axis, "
                "keepdims=True)"),
-    ),
-    Problem(
-        id="two_class_softmax", chapter=CHAPTER, signature="two_class_softmax(a, b)",
-        difficulty="easy", points=1,
-        statement="For two classes with logits a and b (arrays of one shape, or b a number), "
-                  "return the softmax probability of the first class, elementwise, as the "
-                  "sigmoid of a difference. It must stay exact when both logits are near ±1000.",
-        reference=two_class_softmax, generate=_two_class_cases, probes=_two_class_probes,
-        twins=(Twin("no_max_shift", _two_class_exp),
-               Twin("sigmoid_sign", _two_class_reversed),
-               Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a)),
-        hints=("Divide the top and the bottom of e^a / (e^a + e^b) by e^a.",
-               "You get 1 / (1 + e^(b − a)): a sigmoid of a difference. Only a − b matters, so "
-               "a = 1000, b = 999 is as easy as a = 1, b = 0.",
-               "sigmoid(a - b), with the stable sigmoid from chapter 01: "
-               "np.exp(-np.logaddexp(0, -(a - b)))."),
     ),
     Problem(
         id="probs_to_logits", chapter=CHAPTER, signature="probs_to_logits(p, axis=-1)",
