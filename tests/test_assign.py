@@ -1,0 +1,201 @@
+"""solutions/ → exercises/: model answers become `...`, nothing of them survives, and the
+committed exercises are exactly what the generator writes."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tutor import assign
+from tutor import problems as registry
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+PROBLEM_IDS = {p.id for p in registry.problems()}
+MARKER = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$", re.MULTILINE)
+
+
+def _or_skip(files, what):
+    return [f.name for f in files] or [pytest.param(None, marks=pytest.mark.skip(
+        reason=f"no notebooks in {what}/ yet"))]
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Practice")]
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    return nb
+
+
+def _tutor(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tutor", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+SOLVED = '''def softmax(z, axis=-1):
+    """Softmax along axis."""
+    # BEGIN SOLUTION
+    z = np.asarray(z, dtype=float)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+    # END SOLUTION'''
+
+
+def test_begin_end_block_becomes_ellipsis_at_the_markers_indentation():
+    assert assign.strip_solutions(SOLVED) == (
+        'def softmax(z, axis=-1):\n    """Softmax along axis."""\n    ...')
+
+
+def test_nested_block_keeps_its_deeper_indentation_and_the_lines_around_it():
+    source = ("def f(x):\n    if x:\n        # BEGIN SOLUTION\n        return 1\n"
+              "        # END SOLUTION\n    return 0")
+    assert assign.strip_solutions(source) == "def f(x):\n    if x:\n        ...\n    return 0"
+
+
+def test_solution_line_suffix_keeps_the_name_and_drops_the_value():
+    source = 'answer = "b"  # SOLUTION\n    T_best = fit(z) # SOLUTION\nkept = 1'
+    assert assign.strip_solutions(source) == "answer = ...\n    T_best = ...\nkept = 1"
+
+
+def test_solution_suffix_without_an_assignment_is_a_marker_error():
+    with pytest.raises(assign.MarkerError, match="needs `name = value`"):
+        assign.strip_solutions("print(42)  # SOLUTION")
+
+
+@pytest.mark.parametrize(("source", "complaint"), [
+    ("def f():\n    # BEGIN SOLUTION\n    return 1", "never closed"),
+    ("def f():\n    return 1\n    # END SOLUTION", "without # BEGIN SOLUTION"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "inside another solution"),
+], ids=["begin-without-end", "end-without-begin", "nested-begin"])
+def test_unbalanced_markers_raise_marker_error_naming_the_notebook_and_cell(source, complaint):
+    nb = _notebook("import numpy as np", source)
+    with pytest.raises(assign.MarkerError, match=complaint) as error:
+        assign.exercise_from(nb, "07_attention.ipynb")
+    assert "07_attention.ipynb cell 2" in str(error.value)
+
+
+def test_outputs_execution_counts_and_widget_state_are_dropped():
+    nb = _notebook(SOLVED, 'tutor.check("softmax")')
+    for cell in nb.cells[1:]:
+        cell.execution_count = 3
+        cell.outputs = [nbformat.v4.new_output("stream", text="ok\n")]
+        cell.metadata["execution"] = {"iopub.status.idle": "2026-01-01T00:00:00Z"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    exercise = assign.exercise_from(nb, "02_softmax.ipynb")
+    for cell in exercise.cells[1:]:
+        assert cell.outputs == [] and cell.execution_count is None
+        assert "execution" not in cell.metadata
+    assert "widgets" not in exercise.metadata
+    assert exercise.cells[2].source == 'tutor.check("softmax")'
+    assert nb.cells[1].outputs, "the solution notebook itself is left as it was"
+
+
+def test_exercise_notes_where_it_was_generated_from():
+    exercise = assign.exercise_from(_notebook(SOLVED), "02_softmax.ipynb")
+    assert exercise.metadata["tutor"] == {"generated_from": "solutions/02_softmax.ipynb"}
+
+
+def test_assign_check_passes_on_the_course():
+    if not SOLUTIONS:
+        pytest.skip("no notebooks in solutions/ yet")
+    done = _tutor("assign", "--check", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "in step" in done.stdout
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A small course folder: one solution notebook and its generated exercise."""
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(_notebook("import numpy as np", SOLVED, 'tutor.check("softmax")'),
+                   tmp_path / "solutions" / "02_softmax.ipynb")
+    done = _tutor("assign", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote exercises/02_softmax.ipynb" in done.stdout
+    return tmp_path
+
+
+def test_assign_check_fails_naming_a_hand_edited_exercise(course):
+    exercise = course / "exercises" / "02_softmax.ipynb"
+    assert _tutor("assign", "--check", cwd=course).returncode == 0
+    exercise.write_text(exercise.read_text().replace("...", "return None"))
+    done = _tutor("assign", "--check", cwd=course)
+    assert done.returncode == 1
+    assert "exercises/02_softmax.ipynb differs from what solutions/ generates" in done.stderr
+
+
+def test_assign_check_fails_naming_a_missing_or_orphaned_exercise(course):
+    (course / "exercises" / "02_softmax.ipynb").rename(course / "exercises" / "03_old.ipynb")
+    done = _tutor("assign", "--check", cwd=course)
+    assert done.returncode == 1
+    assert "exercises/02_softmax.ipynb is missing" in done.stderr
+    assert "exercises/03_old.ipynb has no source in solutions/" in done.stderr
+
+
+def test_assign_check_fails_on_a_tampered_copy_of_the_course(tmp_path):
+    if not SOLUTIONS:
+        pytest.skip("no notebooks in solutions/ yet")
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    victim = tmp_path / "exercises" / SOLUTIONS[0].name
+    nb = nbformat.read(victim, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("answer = 42"))
+    nbformat.write(nb, victim)
+    done = _tutor("assign", "--check", cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"exercises/{victim.name} differs" in done.stderr
+
+
+@pytest.mark.parametrize("name", _or_skip(EXERCISES, "exercises"))
+def test_no_solution_marker_survives_in_an_exercise(name):
+    nb = nbformat.read(ROOT / "exercises" / name, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not MARKER.search(cell.source), f"{name} cell {i} keeps a solution marker"
+
+
+def _functions(source: str) -> dict[str, ast.FunctionDef]:
+    return {node.name: node for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef)}
+
+
+def _body_without_docstring(fn: ast.FunctionDef) -> list[ast.stmt]:
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return body
+
+
+@pytest.mark.parametrize("name", _or_skip(SOLUTIONS, "solutions"))
+def test_every_solution_function_becomes_a_stub_with_the_same_signature(name):
+    solution = nbformat.read(ROOT / "solutions" / name, as_version=4)
+    exercise = nbformat.read(ROOT / "exercises" / name, as_version=4)
+    solved = [c for c in solution.cells if c.cell_type == "code"]
+    stubs = [c for c in exercise.cells if c.cell_type == "code"]
+    assert len(solved) == len(stubs), f"{name}: exercise has other cells than its solution"
+    answered = 0
+    for i, (cell, stub) in enumerate(zip(solved, stubs, strict=True)):
+        if "# BEGIN SOLUTION" not in cell.source:
+            continue
+        theirs, ours = _functions(cell.source), _functions(stub.source)
+        for fn_name, fn in theirs.items():
+            if fn_name not in PROBLEM_IDS:
+                continue
+            answered += 1
+            assert fn_name in ours, f"{name} code cell {i}: {fn_name} is missing in the exercise"
+            assert ast.dump(ours[fn_name].args) == ast.dump(fn.args), f"{fn_name}: signature"
+            body = _body_without_docstring(ours[fn_name])
+            assert len(body) == 1 and ast.unparse(body[0]) == "...", (
+                f"{name}: the body of {fn_name} is not just `...`:\n{ast.unparse(ours[fn_name])}")
+    assert answered, f"{name} answers no problem between solution markers"
