@@ -25,7 +25,7 @@ help:
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements-dev.txt
-	$(BIN)/python -m pip install -e . --no-deps
+	$(BIN)/python -m pip install -q -e . --no-deps
 	touch $@
 
 lab: $(STAMP)
