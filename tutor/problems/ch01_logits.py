@@ -84,8 +84,16 @@ def _shift_probability_as_logit(p, delta):
     return 1 / (1 + np.exp(-(np.asarray(p) + delta)))
 
 
+def _shift_added_capped(p, delta):
+    return np.clip(np.asarray(p) + delta, 0, 1)
+
+
 def _shift_scales_probability(p, delta):
     return np.asarray(p) * np.exp(delta)
+
+
+def _shift_scales_probability_capped(p, delta):
+    return np.minimum(np.asarray(p) * np.exp(delta), 1)
 
 
 def _shift_through_odds(p, delta):
@@ -144,6 +152,14 @@ def _bce_clipped(eps):
     return bce
 
 
+def _bce_log_plus(eps):
+    """The loss through σ with eps added inside each log: finite, but capped at −log(eps)."""
+    def bce(z, y):
+        p = 1 / (1 + np.exp(-np.asarray(z)))
+        return -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+    return bce
+
+
 def _bce_log_clamped(z, y):
     # PyTorch's binary_cross_entropy on probabilities clamps each log at −100.
     p = 1 / (1 + np.exp(-np.asarray(z)))
@@ -165,6 +181,9 @@ def _bce_flipped_sigmoid(z, y):
 
 def _bce_flipped_stable(z, y):
     return np.mean(np.logaddexp(0.0, -np.asarray(z)) + y * np.asarray(z))
+
+
+_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
 
 
 def _bce_cases(rng):
@@ -218,8 +237,10 @@ PROBLEMS = [
                   "number or an array shaped like p). It must stay exact for delta = ±1000.",
         reference=shift_log_odds, generate=_shift_cases, probes=_shift_probes,
         twins=(Twin("probability_as_logit", _shift_added_to_probability),
+               Twin("probability_as_logit", _shift_added_capped),
                Twin("probability_as_logit", _shift_probability_as_logit),
                Twin("probability_scaled_not_odds", _shift_scales_probability),
+               Twin("probability_scaled_not_odds", _shift_scales_probability_capped),
                Twin("sigmoid_overflow", _shift_through_odds)),
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
@@ -237,7 +258,9 @@ PROBLEMS = [
         reference=bce_with_logits, generate=_bce_cases, probes=_bce_probes,
         twins=(Twin("log_of_sigmoid", _bce_through_sigmoid),
                Twin("log_of_sigmoid", _bce_picks_log_with_where),
-               *(Twin("log_of_sigmoid", _bce_clipped(eps)) for eps in (1e-7, 1e-8, 1e-12, 1e-15)),
+               # Patches learners put on log(σ(z)), each with the usual choices of eps.
+               *(Twin("log_of_sigmoid", _bce_clipped(eps)) for eps in _EPSILONS),
+               *(Twin("log_of_sigmoid", _bce_log_plus(eps)) for eps in _EPSILONS),
                Twin("log_of_sigmoid", _bce_log_clamped),
                Twin("log_of_sigmoid", _bce_naive_softplus),
                Twin("sum_not_mean", _bce_summed),

@@ -41,6 +41,16 @@ def _softmax_no_keepdims(z, axis=-1):
     return e / e.sum(axis=axis)
 
 
+def _softmax_shifted_no_keepdims(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis)
+
+
+def _softmax_no_keepdims_anywhere(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=axis))
+    return e / e.sum(axis=axis)
+
+
 def _softmax_not_normalised(z, axis=-1):
     return np.exp(np.asarray(z))
 
@@ -199,6 +209,8 @@ PROBLEMS = [
                Twin("wrong_axis", _softmax_axis_zero),
                Twin("wrong_axis", _softmax_global_sum),
                Twin("missing_keepdims", _softmax_no_keepdims),
+               Twin("missing_keepdims", _softmax_shifted_no_keepdims),
+               Twin("missing_keepdims", _softmax_no_keepdims_anywhere),
                Twin("not_normalised", _softmax_not_normalised)),
         hints=("Exponentiate, then divide by the sum of the exponentials along `axis` only.",
                "Reductions need `axis=axis`, and keepdims=True so that the sum has shape 1 "
