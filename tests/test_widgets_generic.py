@@ -30,5 +30,5 @@ def test_every_control_redraws_in_place(name, explorer):
             assert after != before, f"{name}: {label}={value!r} changed nothing on screen"
     assert explorer.plot.fig is figure, f"{name} built a new figure"
     assert list(figure.axes) == axes, f"{name} added or removed axes"
-    grown = [len(ax.get_children()) - n for ax, n in zip(axes, artists)]
+    grown = [len(ax.get_children()) - n for ax, n in zip(axes, artists, strict=True)]
     assert all(g <= 0 for g in grown), f"{name} adds artists on every update: {grown}"

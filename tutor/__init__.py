@@ -31,7 +31,9 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
     problem is looked up in your notebook. For a quiz, `answer` is a letter or a number.
     `seed` repeats the random inputs of an earlier check (its `result.seed`).
     """
-    from tutor import checking, problems as registry, progress_store as store
+    from tutor import checking
+    from tutor import problems as registry
+    from tutor import progress_store as store
     from tutor.problem import Quiz
 
     try:
@@ -73,7 +75,9 @@ class _Text:
 
 def hint(problem: str, level: int | None = None) -> _Text:
     """The next hint for `problem` (or hint number `level`); the last is nearly the answer."""
-    from tutor import misconceptions, problems as registry, progress_store as store
+    from tutor import misconceptions
+    from tutor import problems as registry
+    from tutor import progress_store as store
     from tutor.problem import Quiz
 
     item = registry.get(problem)
@@ -99,7 +103,8 @@ def hint(problem: str, level: int | None = None) -> _Text:
 
 def solution(problem: str, confirm: bool = False) -> _Text:
     """The model answer to `problem`. Before your first attempt it asks you to confirm."""
-    from tutor import problems as registry, progress_store as store
+    from tutor import problems as registry
+    from tutor import progress_store as store
     from tutor.problem import Quiz
 
     item = registry.get(problem)
@@ -127,7 +132,8 @@ def progress():
 
 def quiz(id: str):
     """Show quiz `id` as a widget; your answer is checked and counted in progress."""
-    from tutor import problems as registry, progress_store as store
+    from tutor import problems as registry
+    from tutor import progress_store as store
     from tutor.problem import Quiz
     from tutor.quizzes import QuizWidget
 
