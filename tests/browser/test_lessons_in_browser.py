@@ -28,7 +28,7 @@ LESSONS = Path(os.environ.get("TUTOR_BROWSER_LESSONS") or ROOT / "notebooks")
 NOTEBOOKS = sorted(p.name for p in LESSONS.glob("[0-9][0-9]_*.ipynb"))
 SHOTS = Path(tempfile.mkdtemp(prefix="tutor-browser-shots-"))
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--no-sandbox"]
