@@ -130,6 +130,11 @@ CATALOGUE: dict[str, Misconception] = {
            "A product of many probabilities underflows to 0 long before the sequence ends; "
            "add log-probabilities instead.",
            "04_log_softmax", "Sums of log-probabilities"),
+        _m("targets_shifted", "Tokens shifted by one position",
+           "Row t of the logits already scores tokens[t] (the shift to next-token targets "
+           "happened when the logits were made); shifting again pairs each row with a "
+           "neighbouring token and drops one position. Pick logits[t, tokens[t]] for every t.",
+           "04_log_softmax", "Sums of log-probabilities"),
         # 05 cross-entropy
         _m("sum_not_mean", "Sum over the batch instead of the mean",
            "The loss (and its gradient) must be averaged over the N examples; summing makes it "

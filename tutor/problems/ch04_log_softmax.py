@@ -1,0 +1,473 @@
+"""Chapter 04, log-softmax: log p = z − logsumexp(z), which stays finite where softmax underflows
+to 0; log-probabilities of whole sequences as sums, never products; perplexity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problems import _inputs
+
+CHAPTER = "04_log_softmax"
+
+
+def _float(z):
+    """z as a float array, keeping float16 and float32 as they are (integers become float64)."""
+    z = np.asarray(z)
+    return z if z.dtype.kind == "f" else z.astype(np.float64)
+
+
+def _logsumexp(z, axis=-1):
+    """log Σ_j e^(z_j) along `axis`, kept as a length-1 axis: m + log Σ_j e^(z_j − m)."""
+    m = z.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)    # an all −inf slice: shift by 0, not by −inf
+    return m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+
+
+def log_softmax(z, axis=-1):
+    """log softmax(z)_i = z_i − log Σ_j e^(z_j) along `axis`, computed without ever forming the
+    probabilities, so it stays finite where e^(z_i − max) underflows to 0."""
+    z = _float(z)
+    return z - _logsumexp(z, axis=axis)
+
+
+def _softmax(z, axis=-1):
+    """The stable softmax of chapter 03, in the input's own dtype (what learners take the log
+    of)."""
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+# --- log_prob_of -------------------------------------------------------------------------------
+
+def log_prob_of(z, index):
+    """log p_index = z_index − logsumexp(z), for one vector of logits z."""
+    return log_softmax(z)[index]
+
+
+def _log_prob_log_of_softmax(z, index):
+    return np.log(_softmax(z)[index])
+
+
+def _log_prob_log_of_naive_softmax(z, index):
+    return np.log(np.exp(z[index]) / np.sum(np.exp(z)))
+
+
+def _log_prob_no_max_shift(z, index):
+    return z[index] - np.log(np.sum(np.exp(z)))
+
+
+def _log_prob_cases(rng):
+    for _ in range(4):
+        K = int(rng.integers(2, 10))
+        dtype = rng.choice([np.float32, np.float64])
+        z = _inputs.logits(rng, (K,), scale=float(rng.uniform(1, 6)))
+        index = int(rng.integers(0, K))
+        if rng.random() < 0.5:
+            # The asked-for class far below the best one, where its probability may underflow.
+            z[index] = z.max() - rng.uniform(30, 300)
+        yield case(z.astype(dtype), index)
+
+
+def _log_prob_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), 0, note="the lesson's (2, 1, 0)"),
+        case(np.array([0.0, -200.0], dtype=np.float32), 1,
+             note="float32 [0, −200], where softmax underflows to 0"),
+        case(np.array([3.0, -800.0, 0.5]), 1, note="a gap of 800, where float64 softmax gives 0"),
+        case(np.array([1000.0, 1001.0, 1002.0]), 2, note="logits near 1000"),
+        case(np.array([0.0, -20.0, 5.0], dtype=np.float16), 1, note="float16"),
+    ]
+
+
+# --- log_softmax -------------------------------------------------------------------------------
+
+def _ls_log_of_softmax(z, axis=-1):
+    return np.log(_softmax(z, axis=axis))
+
+
+def _ls_log_of_naive_softmax(z, axis=-1):
+    e = np.exp(z)
+    return np.log(e / e.sum(axis=axis, keepdims=True))
+
+
+def _ls_no_max_shift(z, axis=-1):
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _ls_global_max(z, axis=-1):
+    m = np.max(z)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+
+
+def _ls_last_axis(z, axis=-1):
+    m = np.max(z, axis=-1, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+
+
+def _ls_whole_array(z, axis=-1):
+    m = np.max(z)
+    return z - m - np.log(np.sum(np.exp(z - m)))
+
+
+def _ls_no_keepdims(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def _ls_cases(rng):
+    for ndim, dtype in ((1, np.float64), (2, np.float32), (2, np.float64), (3, np.float64),
+                        (3, np.float32)):
+        shape = _inputs.shape(rng, ndim)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 60))).astype(dtype)
+        yield case(z) if ndim == 1 else case(z, axis=_inputs.axis(rng, ndim))
+    shape = _inputs.shape(rng, 2)
+    yield case(_inputs.logits(rng, shape, scale=2.0, dtype=np.float16),
+               axis=_inputs.axis(rng, 2), note="float16 along a random axis")
+
+
+def _ls_probes():
+    return [
+        case(np.array([100.0, 101.0, 102.0]), note="the lesson's (100, 101, 102)"),
+        case(np.array([0.0, -200.0], dtype=np.float32),
+             note="float32 [0, −200], where softmax underflows to 0"),
+        case(np.array([[0.0, -50.0, -100.0, -120.0], [1.0, 0.0, -1.0, -2.0]],
+                      dtype=np.float32), note="gaps of 50, 100 and 120 in float32"),
+        case(np.array([[3.0, -800.0, 0.5], [2.0, 2.0, -745.5]]),
+             note="gaps beyond 745, where float64 softmax gives 0"),
+        case(np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -999.0]]),
+             note="logits near ±1000"),
+        case(np.array([[1.0, 2.0, 3.0], [0.0, -300.0, 5.0]]), axis=0, note="axis=0"),
+        case(np.array([[0.0, -20.0, 5.0], [12.0, 11.0, 0.0]], dtype=np.float16),
+             note="float16, where e^12 overflows"),
+        case(np.array([0.0, -np.inf, 1.0]), note="a −inf (masked) logit"),
+    ]
+
+
+# --- sequence_log_prob -------------------------------------------------------------------------
+
+def sequence_log_prob(logits, tokens):
+    """Σ_t log softmax(logits[t])[tokens[t]]: the log-probability of the whole sequence, a sum
+    of one log-probability per position (a product of probabilities would underflow)."""
+    log_p = log_softmax(logits, axis=-1)
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
+def _seq_product(logits, tokens):
+    p = _softmax(logits, axis=-1)
+    return np.log(np.prod(p[np.arange(len(tokens)), tokens]))
+
+
+def _seq_product_loop(logits, tokens):
+    prob = 1.0
+    for t, token in enumerate(tokens):
+        prob *= _softmax(logits[t])[token]
+    return np.log(prob)
+
+
+def _seq_log_of_softmax(logits, tokens):
+    log_p = np.log(_softmax(logits, axis=-1))
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
+def _seq_no_max_shift(logits, tokens):
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
+def _seq_columns(logits, tokens):
+    return _ls_reference(logits)[:, tokens].sum()
+
+
+def _seq_rows(logits, tokens):
+    return _ls_reference(logits)[tokens].sum()
+
+
+def _seq_next_token(logits, tokens):
+    return _ls_reference(logits)[np.arange(len(tokens) - 1), tokens[1:]].sum()
+
+
+def _seq_previous_token(logits, tokens):
+    return _ls_reference(logits)[np.arange(1, len(tokens)), tokens[:-1]].sum()
+
+
+def _seq_over_positions(logits, tokens):
+    log_p = log_softmax(logits, axis=0)
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
+def _ls_reference(logits):
+    return log_softmax(logits, axis=-1)
+
+
+def _sequence(rng, L, V, scale, dtype=np.float64):
+    """Logits (L, V) and tokens drawn from their own softmax, so the sequence is plausible."""
+    logits = _inputs.logits(rng, (L, V), scale=scale)
+    p = _softmax(logits, axis=-1)
+    tokens = (p.cumsum(axis=-1) < rng.random((L, 1))).sum(axis=-1).clip(0, V - 1)
+    return logits.astype(dtype), tokens.astype(np.int64)
+
+
+def _seq_cases(rng):
+    for _ in range(4):
+        L, V = (int(n) for n in rng.permutation(np.arange(2, 13))[:2])
+        dtype = rng.choice([np.float32, np.float64])
+        yield case(*_sequence(rng, L, V, float(rng.uniform(0.5, 6)), dtype))
+    L = int(rng.integers(1500, 4000))
+    yield case(*_sequence(rng, L, 7, 1.0), note=f"{L} tokens")
+
+
+def _long_sequence(L, V, seed):
+    return _sequence(np.random.default_rng(seed), L, V, 1.0)
+
+
+def _seq_probes():
+    return [
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0]]), np.array([0, 2]),
+             note="two tokens of the lesson's (2, 1, 0)"),
+        case(*_long_sequence(3000, 5, 4), note="3000 tokens, whose probabilities multiply to 0"),
+        case(np.array([[0.0, -200.0, 1.0], [2.0, 0.0, 1.0], [0.5, 0.0, -1.0], [1.0, 3.0, 0.0]],
+                      dtype=np.float32), np.array([1, 0, 2, 1]),
+             note="a float32 token 200 below the best"),
+        case(np.array([[3.0, -800.0, 0.5, 1.0], [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 0.0, 0.0]]),
+             np.array([1, 3, 0]), note="a token 803 below the best, where float64 softmax is 0"),
+        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [1.0, 0.0]]), np.array([1, 0, 0]),
+             note="logits near ±1000"),
+        case(np.array([[0.5, -1.0, 2.0, 0.0, 1.0]]), np.array([2]), note="one token"),
+    ]
+
+
+# --- perplexity --------------------------------------------------------------------------------
+
+def perplexity(logits, tokens):
+    """exp of the mean negative log-likelihood per token: exp(−sequence_log_prob / L)."""
+    return np.exp(-sequence_log_prob(logits, tokens) / len(tokens))
+
+
+def _ppl_product(logits, tokens):
+    p = _softmax(logits, axis=-1)[np.arange(len(tokens)), tokens]
+    return np.prod(p) ** (-1 / len(tokens))
+
+
+def _ppl_log_of_softmax(logits, tokens):
+    log_p = np.log(_softmax(logits, axis=-1))[np.arange(len(tokens)), tokens]
+    return np.exp(-log_p.mean())
+
+
+def _ppl_no_max_shift(logits, tokens):
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
+
+
+def _ppl_sum(logits, tokens):
+    return np.exp(-_ls_reference(logits)[np.arange(len(tokens)), tokens].sum())
+
+
+def _ppl_base_two(logits, tokens):
+    return 2.0 ** -_ls_reference(logits)[np.arange(len(tokens)), tokens].mean()
+
+
+def _ppl_columns(logits, tokens):
+    return np.exp(-_ls_reference(logits)[:, tokens].mean())
+
+
+def _ppl_next_token(logits, tokens):
+    return np.exp(-_ls_reference(logits)[np.arange(len(tokens) - 1), tokens[1:]].mean())
+
+
+def _ppl_cases(rng):
+    for _ in range(3):
+        L, V = (int(n) for n in rng.permutation(np.arange(2, 13))[:2])
+        dtype = rng.choice([np.float32, np.float64])
+        yield case(*_sequence(rng, L, V, float(rng.uniform(0.5, 4)), dtype))
+    L = int(rng.integers(1500, 4000))
+    yield case(*_sequence(rng, L, 6, 1.0), note=f"{L} tokens")
+
+
+def _ppl_probes():
+    return [
+        case(np.zeros((4, 50)), np.array([3, 17, 0, 49]),
+             note="equal logits over 50 tokens (perplexity 50)"),
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 1.0, 3.0]]), np.array([0, 2, 1]),
+             note="three tokens"),
+        case(*_long_sequence(3000, 5, 7), note="3000 tokens, whose probabilities multiply to 0"),
+        case(np.array([[0.0, -150.0, 1.0], [2.0, 0.0, 1.0], [0.5, 0.0, -1.0]], dtype=np.float32),
+             np.array([1, 0, 2]), note="a float32 token 150 below the best"),
+        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [1.0, 0.0]]), np.array([1, 0, 0]),
+             note="logits near ±1000"),
+    ]
+
+
+PROBLEMS = [
+    Problem(
+        id="log_prob_of", chapter=CHAPTER, signature="log_prob_of(z, index)",
+        difficulty="easy", points=1,
+        statement="For one vector of logits z (shape (K,)) and a class `index`, return "
+                  "log softmax(z)[index], the log-probability of that class, as a number. It "
+                  "must stay finite and exact when that probability is too small for the "
+                  "dtype (float32 [0, −200]), and for logits near 1000.",
+        reference=log_prob_of, generate=_log_prob_cases, probes=_log_prob_probes,
+        twins=(Twin("log_of_softmax", _log_prob_log_of_softmax),
+               Twin("log_of_softmax", _log_prob_log_of_naive_softmax),
+               Twin("no_max_shift", _log_prob_no_max_shift)),
+        hints=("Do not compute the probability and then its log: take the log of the formula "
+               "e^(z_k) / Σ_j e^(z_j) on paper first.",
+               "log(e^(z_k) / Σ_j e^(z_j)) = z_k − log Σ_j e^(z_j), and that log-sum-exp is "
+               "computed safely as m + log Σ_j e^(z_j − m) with m = max(z).",
+               "m = z.max(); return z[index] - (m + np.log(np.sum(np.exp(z - m))))"),
+    ),
+    Problem(
+        id="log_softmax", chapter=CHAPTER, signature="log_softmax(z, axis=-1)",
+        difficulty="medium", points=2,
+        statement="Log-softmax of logits z along `axis`: z − logsumexp(z) over each slice, for "
+                  "any shape and any axis, in float16, float32 or float64. It must be finite "
+                  "wherever z is, even where softmax underflows to 0 (gaps of 120 in float32, "
+                  "800 in float64) and for logits of ±1000; a −inf logit gives −inf. Return a "
+                  "new array of the same shape; leave z unchanged.",
+        reference=log_softmax, generate=_ls_cases, probes=_ls_probes,
+        twins=(Twin("log_of_softmax", _ls_log_of_softmax),
+               Twin("log_of_softmax", _ls_log_of_naive_softmax),
+               Twin("no_max_shift", _ls_no_max_shift),
+               Twin("global_max_shift", _ls_global_max),
+               Twin("wrong_axis", _ls_last_axis),
+               Twin("wrong_axis", _ls_whole_array),
+               Twin("missing_keepdims", _ls_no_keepdims)),
+        hints=("Never form the probabilities: log(softmax(z)) is exactly where the −inf comes "
+               "from. Subtract something from z instead.",
+               "log softmax(z) = z − logsumexp(z), with logsumexp = m + log Σ e^(z − m) and m "
+               "the max of each slice. Every reduction needs axis=axis and keepdims=True.",
+               "m = z.max(axis=axis, keepdims=True); return z - m - np.log(np.exp(z - m)"
+               ".sum(axis=axis, keepdims=True))"),
+    ),
+    Problem(
+        id="sequence_log_prob", chapter=CHAPTER, signature="sequence_log_prob(logits, tokens)",
+        difficulty="hard", points=3,
+        statement="A model has produced logits of shape (L, V): row t scores the V possible "
+                  "tokens at position t, and `tokens` (shape (L,), integers) is the sequence "
+                  "that actually came. Return the log-probability of the whole sequence, "
+                  "Σ_t log softmax(logits[t])[tokens[t]], as a number. It must be finite for "
+                  "sequences thousands of tokens long and when one token's probability "
+                  "underflows.",
+        reference=sequence_log_prob, generate=_seq_cases, probes=_seq_probes,
+        twins=(Twin("probability_product_underflow", _seq_product),
+               Twin("probability_product_underflow", _seq_product_loop),
+               Twin("log_of_softmax", _seq_log_of_softmax),
+               Twin("no_max_shift", _seq_no_max_shift),
+               Twin("wrong_target_indexing", _seq_columns),
+               Twin("wrong_target_indexing", _seq_rows),
+               Twin("targets_shifted", _seq_next_token),
+               Twin("targets_shifted", _seq_previous_token),
+               Twin("wrong_axis", _seq_over_positions)),
+        hints=("The probability of a sequence is a product over positions; its log is a sum. "
+               "Work with log-probabilities from the start.",
+               "Take log-softmax of every row (axis=-1), then pick one entry per row: row t, "
+               "column tokens[t]. logits[:, tokens] would pick whole columns.",
+               "log_p = log_softmax(logits, axis=-1); "
+               "return log_p[np.arange(len(tokens)), tokens].sum()"),
+    ),
+    Problem(
+        id="perplexity", chapter=CHAPTER, signature="perplexity(logits, tokens)",
+        difficulty="hard", points=3,
+        statement="Logits (L, V) and tokens (L,) as for sequence_log_prob. Return the "
+                  "perplexity exp(−(1/L)·Σ_t log softmax(logits[t])[tokens[t]]): e to the mean "
+                  "negative log-likelihood per token, in nats. A model that gives every one of V "
+                  "tokens the same logit has perplexity V. Finite for thousands of tokens.",
+        reference=perplexity, generate=_ppl_cases, probes=_ppl_probes,
+        twins=(Twin("probability_product_underflow", _ppl_product),
+               Twin("log_of_softmax", _ppl_log_of_softmax),
+               Twin("no_max_shift", _ppl_no_max_shift),
+               Twin("sum_not_mean", _ppl_sum),
+               Twin("wrong_log_base", _ppl_base_two),
+               Twin("wrong_target_indexing", _ppl_columns),
+               Twin("targets_shifted", _ppl_next_token)),
+        hints=("Perplexity is 1 / (the geometric mean of the tokens' probabilities). Compute "
+               "that geometric mean in log space.",
+               "The mean log-probability per token is sequence_log_prob / L; perplexity is e "
+               "to minus that (np.exp, not 2 **, since the logs are natural).",
+               "return np.exp(-sequence_log_prob(logits, tokens) / len(tokens))"),
+    ),
+]
+
+
+QUIZZES = [
+    Quiz(
+        id="q04_log_of_softmax", chapter=CHAPTER,
+        question="In float32, z = [0, −200]. What does np.log(softmax(z))[1] give, with a "
+                 "softmax that subtracts the max?",
+        choices=(
+            Choice("−inf", True, "Right: e^(−200) ≈ 1.4e−87 is below the smallest float32 "
+                   "(about 1.4e−45), so the probability rounds to exactly 0 and log(0) = −inf. "
+                   "z − logsumexp(z) gives −200."),
+            Choice("−200", False, "That is the true value, and what log-softmax returns, but "
+                   "the probability e^(−200) rounds to 0 in float32 before the log sees it."),
+            Choice("NaN", False, "The max shift prevents inf/inf; nothing here is undefined. "
+                   "The probability is exactly 0, and log(0) is −inf."),
+            Choice("An overflow error", False, "numpy does not raise: the probability "
+                   "underflows quietly to 0 and log(0) = −inf, with at most a warning."),
+        ),
+    ),
+    Quiz(
+        id="q04_lse", chapter=CHAPTER,
+        question="Logits (100, 101, 102). What is the log-softmax of the first entry? (four "
+                 "decimals)",
+        answer=-2.4076, tolerance=5e-4,
+        wrong_answers=(
+            (-2.0, "That is z − max(z). Log-softmax subtracts the log-sum-exp, which is a bit "
+               "more than the max: 102 + log(1 + e^−1 + e^−2) = 102.4076."),
+            (0.0900, "That is the probability itself; log-softmax is its natural log."),
+            (2.4076, "The sign: log-probabilities are never positive."),
+        ),
+        explanation="logsumexp(100, 101, 102) = 102 + log(e^−2 + e^−1 + 1) = 102.4076, so the "
+                    "first entry is 100 − 102.4076.",
+    ),
+    Quiz(
+        id="q04_product", chapter=CHAPTER,
+        question="A model gives each of 3000 tokens probability 0.2. In float64, what is "
+                 "np.prod(np.full(3000, 0.2))?",
+        choices=(
+            Choice("0.0", True, "Right: 0.2^3000 ≈ 10^−2097, far below the smallest float64 "
+                   "(about 5e−324), so the product underflows to exactly 0 and its log is "
+                   "−inf. The sum of logs, 3000·log 0.2 = −4828.3, is an ordinary number."),
+            Choice("About 1e−2097", False, "That is the true value, but float64 cannot hold "
+                   "anything below about 5e−324: the product underflows to 0."),
+            Choice("NaN", False, "Multiplying small positive numbers never gives NaN; it "
+                   "rounds to 0."),
+            Choice("0.2", False, "Each factor is 0.2, but the product shrinks at every step."),
+        ),
+    ),
+    Quiz(
+        id="q04_perplexity", chapter=CHAPTER,
+        question="A language model gives every one of its 50 tokens the same logit. What is its "
+                 "perplexity on any sequence?",
+        answer=50.0, tolerance=1e-6,
+        wrong_answers=(
+            (float(np.log(50.0)), "That is the mean negative log-likelihood, log 50 = 3.912 "
+             "nats; perplexity is e to that power."),
+            (0.02, "That is the probability of each token; perplexity is one over the "
+             "(geometric mean) probability."),
+            (float(2.0 ** np.log(50.0)), "That is 2 to the nats: perplexity is e^H with H in "
+             "nats (or 2^H with H in bits), never a mix."),
+        ),
+        explanation="Every token has probability 1/50, so the mean negative log-likelihood is "
+                    "log 50 and the perplexity is e^(log 50) = 50: as unsure as a fair 50-sided "
+                    "die.",
+    ),
+    Quiz(
+        id="q04_nll_loss", chapter=CHAPTER,
+        question="PyTorch's F.nll_loss(x, targets) returns −mean(x[n, targets[n]]). What should "
+                 "x be?",
+        choices=(
+            Choice("F.log_softmax(logits, dim=-1)", True, "Right: nll_loss only picks and "
+                   "negates; log_softmax + nll_loss is exactly F.cross_entropy(logits, "
+                   "targets)."),
+            Choice("The raw logits", False, "Then nothing normalises them: the 'loss' would be "
+                   "minus the target's logit, which can go to −∞. Logits go to "
+                   "F.cross_entropy, which applies log_softmax itself."),
+            Choice("F.softmax(logits, dim=-1)", False, "nll_loss does not take a log: it would "
+                   "return −p, not −log p."),
+            Choice("torch.log(F.softmax(logits, dim=-1))", False, "Equal on paper, but the "
+                   "probability underflows to 0 for a target far below the best logit, and "
+                   "log(0) = −inf makes the loss inf and the gradients NaN."),
+        ),
+    ),
+]
