@@ -128,8 +128,7 @@ def test_adding_c_moves_the_logits_and_leaves_the_probabilities():
     assert np.allclose(heights(e.logit_bars), [5.0, 4.0, 3.0])
     assert np.allclose(heights(e.prob_bars), before)
     assert [t.get_text() for t in e.logit_labels] == ["5.00", "4.00", "3.00"]
-    assert e.logit_title.get_text() == "logits s·z + c   (s = 1.0, c = +3.0)"
-    assert "logits (5.00, 4.00, 3.00)" in e.readout.value
+    assert "logits 1.00·z +3.00 = (5.00, 4.00, 3.00)" in e.readout.value
 
 
 def test_multiplying_by_zero_gives_uniform_and_by_three_sharpens():

@@ -53,15 +53,14 @@ class SoftmaxExplorer(Explorer):
         reach = SCALE * LOGIT + SHIFT
         logit_ax.set_ylim(-1.1 * reach, 1.1 * reach)
         logit_ax.set_yticks([-reach, -reach / 2, 0, reach / 2, reach])
-        self.logit_title = logit_ax.set_title("logits s·z + c")
+        logit_ax.set_title("logits s·z + c")
         self.prob_bars = prob_ax.bar(self.labels, np.zeros(k), color=_BAR)
         self.prob_labels = [prob_ax.text(i, 0, "", ha="center", va="bottom", fontsize=9)
                             for i in range(k)]
         prob_ax.set_ylim(0, 1.12)
         prob_ax.set_title("probabilities softmax(s·z + c)")
         self.plot.fig.tight_layout()
-        self.plot.animate(*self.logit_bars, *self.logit_labels, self.logit_title,
-                          *self.prob_bars, *self.prob_labels)
+        self.plot.animate(*self.logit_bars, *self.logit_labels, *self.prob_bars, *self.prob_labels)
         self._wire()
 
     def logits(self) -> np.ndarray:
@@ -80,8 +79,6 @@ class SoftmaxExplorer(Explorer):
             text.set_text(f"{height:.2f}")
             text.set_y(height + 0.8 if height >= 0 else height - 0.8)
             text.set_verticalalignment("bottom" if height >= 0 else "top")
-        c, s = self.controls["add c"].value, self.controls["multiply s"].value
-        self.logit_title.set_text(f"logits s·z + c   (s = {s:.1f}, c = {c:+.1f})")
         bars = zip(self.prob_bars, self.prob_labels, p, strict=True)
         for i, (bar, text, height) in enumerate(bars):
             bar.set_height(height)
@@ -90,7 +87,8 @@ class SoftmaxExplorer(Explorer):
             text.set_y(height + 0.02)
         shown = ", ".join(f"{v:.2f}" for v in z)
         probs = ", ".join(f"{self.labels[i]} {_percent(v)}" for i, v in enumerate(p))
-        self.readout.value = (f"logits ({shown}) → {probs} &nbsp; | &nbsp; "
+        c, s = self.controls["add c"].value, self.controls["multiply s"].value
+        self.readout.value = (f"logits {s:.2f}·z {c:+.2f} = ({shown}) → {probs} &nbsp; | &nbsp; "
                               f"sum = <b>{p.sum():.6f}</b> &nbsp; argmax = "
                               f"<b>{self.labels[top]}</b>")
         self.plot.refresh()
