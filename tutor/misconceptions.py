@@ -145,8 +145,9 @@ CATALOGUE: dict[str, Misconception] = {
            "every loss towards log K. Pass raw logits.",
            "05_cross_entropy", "Pass logits, not probabilities"),
         _m("wrong_target_indexing", "Picking the wrong entries for the targets",
-           "logits[:, targets] builds an N×N matrix and logits[targets] picks rows; pick one "
-           "entry per row with logits[np.arange(N), targets].",
+           "logits[:, targets] builds an N×N matrix, logits[targets] picks rows and "
+           "targets − 1 reads 0-based classes as 1-based; pick one entry per row with "
+           "logits[np.arange(N), targets] (a one-hot matrix is np.eye(K)[targets]).",
            "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
         _m("grad_sign", "Gradient with the wrong sign",
            "The gradient of cross-entropy with respect to the logits is p − y (predicted minus "
@@ -164,6 +165,20 @@ CATALOGUE: dict[str, Misconception] = {
            "This problem asks you to build the loss from elementary tensor operations; "
            "F.cross_entropy, log_softmax, logsumexp and nll_loss are off limits here.",
            "05_cross_entropy", "Cross-entropy in PyTorch"),
+        _m("grad_wrt_probabilities", "Gradient with respect to p instead of z",
+           "−1/p_y is the derivative of −log p_y with respect to the probability p_y; the "
+           "logits sit behind a softmax, and the chain rule through it turns that into p − y "
+           "(divided by N for a mean).",
+           "05_cross_entropy", "The gradient p − y"),
+        _m("jacobian_elementwise", "Softmax differentiated as if it were elementwise",
+           "Every p_i depends on every z_j, so the off-diagonal entries are −p_i p_j, not 0; "
+           "diag(p(1 − p)) is only the diagonal of diag(p) − ppᵀ.",
+           "05_cross_entropy", "The softmax Jacobian"),
+        _m("outer_product_1d", "ppᵀ that is not an outer product",
+           "For a 1-D array .T does nothing: p @ p.T is the number Σ p_i² and p * p.T the "
+           "elementwise square. ppᵀ is the K×K outer product np.outer(p, p), or "
+           "p[:, None] * p[None, :].",
+           "05_cross_entropy", "The softmax Jacobian"),
         # 06 temperature
         _m("temperature_multiplies", "Multiplying by the temperature",
            "Temperature divides the logits: softmax(z / T). Multiplying sharpens where it "

@@ -1,0 +1,779 @@
+"""Chapter 05, cross-entropy: the loss from logits, its gradient p − y, the softmax Jacobian,
+label smoothing, and the same loss in PyTorch built from elementary tensor operations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tutor import checking
+from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problems import _inputs
+
+CHAPTER = "05_cross_entropy"
+
+
+def _log_softmax(z):
+    """z − logsumexp(z) along the last axis, with the max shift: finite wherever z is."""
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --- cross_entropy -----------------------------------------------------------------------------
+
+def cross_entropy(logits, targets):
+    """Mean over the N rows of LSE(z_n) − z_n[y_n] = −log softmax(z_n)[y_n].
+
+    Working from the logits, the loss never forms p_y, so it stays finite when p_y underflows.
+    """
+    z = np.asarray(logits, dtype=float)
+    y = np.asarray(targets)
+    N = z.shape[0]
+    m = z.max(axis=1)
+    lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+    return np.mean(lse - z[np.arange(N), y])
+
+
+# Buggy twins: each is a mistake learners make, written the way they write it.
+
+def _lse(z):
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+
+
+def _ce_summed(logits, targets):
+    z = np.asarray(logits)
+    return np.sum(_lse(z) - z[np.arange(len(z)), targets])
+
+
+def _ce_of_softmax(logits, targets):
+    p = _softmax(np.asarray(logits))
+    return np.mean(_lse(p) - p[np.arange(len(p)), targets])
+
+
+def _ce_picks_columns(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(_lse(z) - z[:, targets])
+
+
+def _ce_picks_columns_keepdims(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(_lse(z)[:, None] - z[:, targets])
+
+
+def _ce_picks_rows(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(_lse(z)[:, None] - z[targets])
+
+
+def _ce_take_flat(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(_lse(z) - np.take(z, targets))
+
+
+def _ce_one_based(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(_lse(z) - z[np.arange(len(z)), np.asarray(targets) - 1])
+
+
+def _ce_onehot_columns(logits, targets):
+    z = np.asarray(logits)
+    onehot = np.zeros(z.shape)
+    onehot[:, targets] = 1
+    return np.mean(-(onehot * _log_softmax(z)).sum(axis=1))
+
+
+def _ce_onehot_rows(logits, targets):
+    z = np.asarray(logits)
+    onehot = np.zeros(z.shape)
+    onehot[targets] = 1
+    return np.mean(-(onehot * _log_softmax(z)).sum(axis=1))
+
+
+def _ce_no_max_shift(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets])
+
+
+def _ce_log_of_naive_softmax(logits, targets):
+    e = np.exp(np.asarray(logits))
+    p = e / e.sum(axis=1, keepdims=True)
+    return -np.mean(np.log(p[np.arange(len(p)), targets]))
+
+
+def _ce_log_of_softmax(logits, targets):
+    p = _softmax(np.asarray(logits))
+    return -np.mean(np.log(p[np.arange(len(p)), targets]))
+
+
+def _ce_log_of_softmax_clipped(eps):
+    """log(softmax) with the probabilities clipped at eps: finite, but capped at −log(eps)."""
+    def ce(logits, targets):
+        p = np.clip(_softmax(np.asarray(logits)), eps, 1.0)
+        return -np.mean(np.log(p[np.arange(len(p)), targets]))
+    return ce
+
+
+def _ce_log_of_softmax_plus(eps):
+    """log(softmax + eps): finite, but capped at −log(eps)."""
+    def ce(logits, targets):
+        p = _softmax(np.asarray(logits))
+        return -np.mean(np.log(p[np.arange(len(p)), targets] + eps))
+    return ce
+
+
+_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+
+
+def _targets(rng, N, K, dtype=None):
+    dtype = dtype or (np.int64 if rng.random() < 0.5 else np.int32)
+    return rng.integers(0, K, N).astype(dtype)
+
+
+def _batch(rng):
+    """Logits (N, K) with N ≠ K, so that a matrix picked by the wrong indexing is not (N, K)."""
+    N, K = _inputs.shape(rng, 2, low=2, high=7)
+    z = _inputs.logits(rng, (N, K), scale=float(rng.uniform(1, 6)))
+    return z, _targets(rng, N, K)
+
+
+def _ce_cases(rng):
+    for _ in range(4):
+        yield case(*_batch(rng))
+    z, y = _batch(rng)
+    yield case(z.astype(np.float32), y, note="float32")
+
+
+def _ce_probes():
+    """Edge and stability inputs shared by cross_entropy and its gradient."""
+    return [
+        case(np.array([[3.0, 1.0, -2.0, 0.0]]), np.array([1]),
+             note="the lesson's z = (3, 1, −2, 0), target 1"),
+        case(np.array([[5.0, 2.0, 1.0], [2.0, 1.0, 0.5]]), np.array([0, 0]),
+             note="a batch of two rows"),
+        case(np.array([[1000.0, 0.0, 3.0], [2.0, 1.0, 0.0], [0.5, -1.0, 4.0]]),
+             np.array([1, 0, 2]), note="a target probability that underflows (margin 1000)"),
+        case(np.array([[1e4, 1e4 - 1, 1e4 + 2], [-1e4, -1e4 + 3, -1e4 + 1]]), np.array([2, 0]),
+             note="huge logits (±1e4)"),
+        case(np.array([[0.3, -1.2]]), np.array([1]), note="N = 1, K = 2"),
+        case(np.array([[2.0, 1.0, 0.0, 1.5, -1.0], [0.0, 0.0, 0.0, 0.0, 0.0]], dtype=np.float32),
+             np.array([3, 4], dtype=np.int32), note="float32 logits, int32 targets"),
+        case(np.array([[1.0, 4.0], [3.0, -2.0], [0.0, 1.0]]), np.array([1, 0, 0], dtype=np.int64),
+             note="int64 targets"),
+    ]
+
+
+# --- cross_entropy_grad ------------------------------------------------------------------------
+
+def cross_entropy_grad(logits, targets):
+    """∂/∂z of the mean cross-entropy: (softmax(z) − onehot(y)) / N, shape (N, K)."""
+    z = np.asarray(logits, dtype=float)
+    N, K = z.shape
+    p = _softmax(z)
+    onehot = np.eye(K)[np.asarray(targets)]
+    return (p - onehot) / N
+
+
+def _onehot(targets, K):
+    return np.eye(K)[targets]
+
+
+def _grad_summed(logits, targets):
+    z = np.asarray(logits)
+    return _softmax(z) - _onehot(targets, z.shape[1])
+
+
+def _grad_flipped(logits, targets):
+    z = np.asarray(logits)
+    return (_onehot(targets, z.shape[1]) - _softmax(z)) / len(z)
+
+
+def _grad_flipped_summed(logits, targets):
+    z = np.asarray(logits)
+    return _onehot(targets, z.shape[1]) - _softmax(z)
+
+
+def _grad_columns(logits, targets):
+    z = np.asarray(logits)
+    g = _softmax(z)
+    g[:, targets] -= 1
+    return g / len(z)
+
+
+def _grad_rows(logits, targets):
+    z = np.asarray(logits)
+    g = _softmax(z)
+    g[targets] -= 1
+    return g / len(z)
+
+
+def _grad_one_based(logits, targets):
+    z = np.asarray(logits)
+    g = _softmax(z)
+    g[np.arange(len(z)), np.asarray(targets) - 1] -= 1
+    return g / len(z)
+
+
+def _grad_no_max_shift(logits, targets):
+    z = np.asarray(logits)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True) - _onehot(targets, z.shape[1])) / len(z)
+
+
+def _grad_wrt_probabilities(logits, targets):
+    z = np.asarray(logits)
+    return -_onehot(targets, z.shape[1]) / _softmax(z) / len(z)
+
+
+# --- softmax_jacobian --------------------------------------------------------------------------
+
+def softmax_jacobian(z):
+    """J[i, j] = ∂p_i/∂z_j = p_i (δ_ij − p_j), that is diag(p) − ppᵀ, for z of shape (K,)."""
+    p = _softmax(np.asarray(z, dtype=float))
+    return np.diag(p) - np.outer(p, p)
+
+
+def _jac_no_diag(z):
+    p = _softmax(np.asarray(z))
+    return -np.outer(p, p)
+
+
+def _jac_p_minus_outer(z):
+    p = _softmax(np.asarray(z))
+    return p - np.outer(p, p)
+
+
+def _jac_elementwise(z):
+    p = _softmax(np.asarray(z))
+    return np.diag(p * (1 - p))
+
+
+def _jac_dot(z):
+    p = _softmax(np.asarray(z))
+    return np.diag(p) - p @ p.T
+
+
+def _jac_times_transpose(z):
+    p = _softmax(np.asarray(z))
+    return np.diag(p) - p * p.T
+
+
+def _jac_no_max_shift(z):
+    e = np.exp(np.asarray(z))
+    p = e / e.sum()
+    return np.diag(p) - np.outer(p, p)
+
+
+def _jacobian_cases(rng):
+    for _ in range(4):
+        K = int(rng.integers(2, 9))
+        yield case(_inputs.logits(rng, (K,), scale=float(rng.uniform(0.5, 3))))
+    yield case(_inputs.logits(rng, (int(rng.integers(3, 7)),), scale=2.0).astype(np.float32),
+               note="float32")
+
+
+def _jacobian_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), note="the lesson's (2, 1, 0)"),
+        case(np.array([0.0, 0.0, 0.0, 0.0]), note="equal logits"),
+        case(np.array([1000.0, 999.0, 998.0]), note="logits near 1000"),
+        case(np.array([0.0, -1000.0, 1.0]), note="a probability that underflows"),
+        case(np.array([3.0]), note="one class"),
+        case(np.array([0.5, -0.5], dtype=np.float32), note="float32, K = 2"),
+    ]
+
+
+# --- label_smoothed_cross_entropy --------------------------------------------------------------
+
+def label_smoothed_cross_entropy(logits, targets, eps):
+    """Mean over rows of −Σ_k q_k log p_k with q = (1 − eps)·onehot(y) + eps/K (PyTorch's
+    convention: every class, the target included, gets eps/K)."""
+    z = np.asarray(logits, dtype=float)
+    N, K = z.shape
+    q = np.full((N, K), eps / K)
+    q[np.arange(N), np.asarray(targets)] += 1 - eps
+    return np.mean(-(q * _log_softmax(z)).sum(axis=1))
+
+
+def _smoothed(z, q):
+    return np.mean(-(q * _log_softmax(z)).sum(axis=1))
+
+
+def _ls_over_k_minus_1(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = np.full((N, K), eps / (K - 1))
+    q[np.arange(N), targets] = 1 - eps
+    return _smoothed(z, q)
+
+
+def _ls_plus_over_k_minus_1(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    return _smoothed(z, (1 - eps) * np.eye(K)[targets] + eps / (K - 1))
+
+
+def _ls_target_keeps_1_minus_eps(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = np.full((N, K), eps / K)
+    q[np.arange(N), targets] = 1 - eps
+    return _smoothed(z, q)
+
+
+def _ls_summed(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    return np.sum(-(q * _log_softmax(z)).sum(axis=1))
+
+
+def _ls_of_softmax(logits, targets, eps):
+    p = _softmax(np.asarray(logits))
+    N, K = p.shape
+    return _smoothed(p, (1 - eps) * np.eye(K)[targets] + eps / K)
+
+
+def _ls_log_of_softmax(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    return np.mean(-(q * np.log(_softmax(z))).sum(axis=1))
+
+
+def _ls_no_max_shift(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return np.mean(-(q * log_p).sum(axis=1))
+
+
+def _ls_onehot_columns(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    onehot = np.zeros((N, K))
+    onehot[:, targets] = 1
+    return _smoothed(z, (1 - eps) * onehot + eps / K)
+
+
+def _ls_cases(rng):
+    for _ in range(4):
+        z, y = _batch(rng)
+        yield case(z, y, float(rng.uniform(0.05, 0.4)))
+    z, y = _batch(rng)
+    yield case(z.astype(np.float32), y, 0.1, note="float32")
+
+
+def _ls_probes():
+    return [
+        case(np.array([[2.0, 1.0, 0.0]]), np.array([0]), 0.1,
+             note="the lesson's (2, 1, 0), target 0, eps = 0.1"),
+        case(np.array([[3.0, 1.0, -2.0, 0.0], [0.5, 0.0, 1.0, -1.0]]), np.array([1, 3]), 0.0,
+             note="eps = 0, plain cross-entropy"),
+        case(np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), np.array([2, 0]), 1.0,
+             note="eps = 1, a uniform target"),
+        case(np.array([[0.0, -1000.0, 2.0], [1.0, 0.0, 0.5]]), np.array([0, 1]), 0.1,
+             note="a non-target probability that underflows (margin 1000)"),
+        case(np.array([[1e4, 1e4 - 1, 1e4 + 2, 1e4 - 3]]), np.array([1]), 0.2,
+             note="huge logits (1e4)"),
+        case(np.array([[0.3, -1.2]]), np.array([0]), 0.1, note="N = 1, K = 2"),
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32),
+             np.array([0, 2], dtype=np.int32), 0.1, note="float32 logits, int32 targets"),
+    ]
+
+
+# --- torch_cross_entropy -----------------------------------------------------------------------
+
+FORBIDDEN = frozenset({"cross_entropy", "log_softmax", "_log_softmax", "special_log_softmax",
+                       "logsumexp", "special_logsumexp", "nll_loss", "nll_loss_nd",
+                       "cross_entropy_loss"})
+"""Names (func.__name__) of the torch functions and Tensor methods torch_cross_entropy may not
+call: the loss itself and every ready-made log-softmax or log-sum-exp."""
+
+
+class UsedBuiltin:
+    """What the check records instead of a value when the answer called a forbidden function."""
+
+    def __init__(self, names):
+        self.names = tuple(sorted(names))
+
+    def __repr__(self) -> str:
+        return f"a loss computed with torch's {' and '.join(self.names)}"
+
+
+def _watching(names: set):
+    """A TorchFunctionMode that notes every forbidden torch call made inside it."""
+    from torch.overrides import TorchFunctionMode
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in FORBIDDEN:
+                names.add(name)
+            return func(*args, **(kwargs or {}))
+
+    return Watch()
+
+
+def _autograd_call(fn, case):
+    """Call fn on fresh leaf tensors (logits with requires_grad), run backward, and return the
+    loss followed by the gradient of the logits as one numpy array in the logits' dtype."""
+    import torch
+
+    z_np, y_np = case.args
+    z = torch.tensor(np.array(z_np), requires_grad=True)
+    y = torch.tensor(np.array(y_np, dtype=np.int64))
+    used: set = set()
+    with _watching(used):
+        loss = fn(z, y)
+    if used:
+        return UsedBuiltin(used)
+    name = "torch_cross_entropy"
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"{name} returned a {type(loss).__name__}, not a torch tensor; keep the "
+                        "whole computation in torch (no .item(), no numpy) so that autograd can "
+                        "differentiate it")
+    if loss.numel() != 1:
+        raise ValueError(f"{name} returned a tensor of shape {tuple(loss.shape)}; the loss is "
+                         "one number, the mean over the batch")
+    if not loss.requires_grad:
+        raise TypeError(f"{name} returned a tensor that autograd cannot differentiate (no "
+                        "grad_fn): something detached it from the logits (.detach(), .item(), "
+                        "numpy or torch.tensor(...) on a result)")
+    loss.reshape(()).backward()
+    grad = z.grad if z.grad is not None else torch.zeros_like(z)
+    out = np.concatenate([loss.detach().reshape(1).numpy(), grad.numpy().ravel()])
+    return out.astype(np.asarray(z_np).dtype)
+
+
+def _compare_autograd(expected, got, tol):
+    if isinstance(got, UsedBuiltin) or isinstance(expected, UsedBuiltin):
+        if isinstance(got, UsedBuiltin) and isinstance(expected, UsedBuiltin):
+            return None
+        if isinstance(got, UsedBuiltin):
+            return f"called {' and '.join(got.names)}, which this problem rules out"
+        return "built the loss itself"
+    return checking.compare_arrays(expected, got, tol)
+
+
+def torch_cross_entropy(logits, targets):
+    """F.cross_entropy from elementary tensor operations: mean of LSE(z_n) − z_n[y_n].
+
+    The max is detached: it only shifts the exponent, and its gradient would cancel anyway.
+    """
+    import torch
+
+    N = logits.shape[0]
+    m = logits.amax(dim=1, keepdim=True).detach()
+    lse = m.squeeze(1) + torch.log(torch.exp(logits - m).sum(dim=1))
+    return (lse - logits[torch.arange(N), targets]).mean()
+
+
+def _t_lse(z):
+    import torch
+
+    m = z.amax(dim=1, keepdim=True)
+    return m.squeeze(1) + torch.log(torch.exp(z - m).sum(dim=1))
+
+
+def _t_pick(z, y):
+    import torch
+
+    return z[torch.arange(z.shape[0]), y]
+
+
+def _t_builtin(logits, targets):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits, targets)
+
+
+def _t_log_softmax_gather(logits, targets):
+    import torch
+
+    return -torch.log_softmax(logits, dim=1).gather(1, targets[:, None]).mean()
+
+
+def _t_nll(logits, targets):
+    import torch.nn.functional as F
+
+    return F.nll_loss(F.log_softmax(logits, dim=1), targets)
+
+
+def _t_logsumexp(logits, targets):
+    return (logits.logsumexp(dim=1) - _t_pick(logits, targets)).mean()
+
+
+def _t_summed(logits, targets):
+    return (_t_lse(logits) - _t_pick(logits, targets)).sum()
+
+
+def _t_of_softmax(logits, targets):
+    import torch
+
+    p = torch.softmax(logits, dim=1)
+    return (_t_lse(p) - _t_pick(p, targets)).mean()
+
+
+def _t_log_of_softmax(logits, targets):
+    import torch
+
+    return -torch.log(_t_pick(torch.softmax(logits, dim=1), targets)).mean()
+
+
+def _t_no_max_shift(logits, targets):
+    import torch
+
+    return (torch.log(torch.exp(logits).sum(dim=1)) - _t_pick(logits, targets)).mean()
+
+
+def _t_picks_columns(logits, targets):
+    return (_t_lse(logits) - logits[:, targets]).mean()
+
+
+def _torch_cases(rng):
+    for _ in range(3):
+        z, y = _batch(rng)
+        yield case(z, y.astype(np.int64))
+    z, y = _batch(rng)
+    yield case(z.astype(np.float32), y.astype(np.int64), note="float32")
+
+
+def _torch_probes():
+    return [
+        case(np.array([[3.0, 1.0, -2.0, 0.0], [5.0, 2.0, 1.0, 0.0]]), np.array([1, 0]),
+             note="the lesson's logits"),
+        case(np.array([[1000.0, 0.0, 3.0], [2.0, 1.0, 0.0]]), np.array([1, 0]),
+             note="a target probability that underflows (margin 1000)"),
+        case(np.array([[1e4, 1e4 - 1, 1e4 + 2], [-1e4, -1e4 + 3, -1e4 + 1]]), np.array([2, 0]),
+             note="huge logits (±1e4)"),
+        case(np.array([[0.3, -1.2]]), np.array([1]), note="N = 1, K = 2"),
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32), np.array([0, 2]),
+             note="float32"),
+    ]
+
+
+PROBLEMS = [
+    Problem(
+        id="cross_entropy", chapter=CHAPTER, signature="cross_entropy(logits, targets)",
+        difficulty="easy", points=1,
+        statement="Logits of shape (N, K) and integer targets of shape (N,) (class indices from "
+                  "0). Return the mean over the N rows of −log softmax(logits[n])[targets[n]], "
+                  "as a number. It must stay finite and exact when a target's probability "
+                  "underflows to 0 (a margin of 1000) and for logits as large as ±1e4.",
+        reference=cross_entropy, generate=_ce_cases, probes=_ce_probes,
+        twins=(Twin("sum_not_mean", _ce_summed),
+               Twin("softmax_before_ce", _ce_of_softmax),
+               Twin("wrong_target_indexing", _ce_picks_columns),
+               Twin("wrong_target_indexing", _ce_picks_columns_keepdims),
+               Twin("wrong_target_indexing", _ce_picks_rows),
+               Twin("wrong_target_indexing", _ce_take_flat),
+               Twin("wrong_target_indexing", _ce_one_based),
+               Twin("wrong_target_indexing", _ce_onehot_columns),
+               Twin("wrong_target_indexing", _ce_onehot_rows),
+               Twin("no_max_shift", _ce_no_max_shift),
+               Twin("no_max_shift", _ce_log_of_naive_softmax),
+               Twin("log_of_softmax", _ce_log_of_softmax),
+               *(Twin("log_of_softmax", _ce_log_of_softmax_clipped(e)) for e in _EPSILONS),
+               *(Twin("log_of_softmax", _ce_log_of_softmax_plus(e)) for e in _EPSILONS)),
+        hints=("Take the log of the softmax formula before computing anything: "
+               "−log(e^(z_y) / Σ_j e^(z_j)) simplifies to something with no division and no "
+               "tiny probability in it.",
+               "Each row's loss is logsumexp(z_n) − z_n[y_n]. Compute logsumexp with the max "
+               "shift (m + log Σ e^(z − m)), and pick one entry per row with "
+               "z[np.arange(N), targets].",
+               "m = z.max(axis=1); lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1)); "
+               "return np.mean(lse - z[np.arange(len(z)), targets])"),
+    ),
+    Problem(
+        id="cross_entropy_grad", chapter=CHAPTER, signature="cross_entropy_grad(logits, targets)",
+        difficulty="medium", points=2,
+        statement="The gradient of `cross_entropy(logits, targets)` (the mean over the batch) "
+                  "with respect to the logits: an array of shape (N, K) equal to "
+                  "(softmax(logits) − onehot(targets)) / N. It must stay finite for logits as "
+                  "large as ±1e4 and margins of 1000.",
+        reference=cross_entropy_grad, generate=_ce_cases, probes=_ce_probes,
+        twins=(Twin("sum_not_mean", _grad_summed),
+               Twin("grad_sign", _grad_flipped),
+               Twin("grad_sign", _grad_flipped_summed),
+               Twin("wrong_target_indexing", _grad_columns),
+               Twin("wrong_target_indexing", _grad_rows),
+               Twin("wrong_target_indexing", _grad_one_based),
+               Twin("no_max_shift", _grad_no_max_shift),
+               Twin("grad_wrt_probabilities", _grad_wrt_probabilities)),
+        hints=("Differentiate one row's loss logsumexp(z) − z_y: the derivative of logsumexp "
+               "with respect to z_i is softmax(z)_i, and z_y contributes −1 at i = y only.",
+               "So one row's gradient is p − onehot(y). The batch loss is a mean, so every row "
+               "is divided by N. Build the one-hot rows with np.eye(K)[targets].",
+               "p = stable softmax of z along axis 1; g = p.copy(); "
+               "g[np.arange(N), targets] -= 1; return g / N"),
+    ),
+    Problem(
+        id="softmax_jacobian", chapter=CHAPTER, signature="softmax_jacobian(z)",
+        difficulty="medium", points=2,
+        statement="For logits z of shape (K,), return the K×K Jacobian of p = softmax(z): "
+                  "J[i, j] = ∂p_i/∂z_j = p_i (δ_ij − p_j), that is diag(p) − ppᵀ. It must be "
+                  "exact for logits near 1000 and when a probability underflows to 0.",
+        reference=softmax_jacobian, generate=_jacobian_cases, probes=_jacobian_probes,
+        twins=(Twin("jacobian_missing_diag", _jac_no_diag),
+               Twin("jacobian_missing_diag", _jac_p_minus_outer),
+               Twin("jacobian_elementwise", _jac_elementwise),
+               Twin("outer_product_1d", _jac_dot),
+               Twin("outer_product_1d", _jac_times_transpose),
+               Twin("no_max_shift", _jac_no_max_shift)),
+        hints=("Differentiate p_i = e^(z_i) / S with S = Σ_j e^(z_j) by the quotient rule, "
+               "once for j = i and once for j ≠ i.",
+               "You get p_i(1 − p_i) on the diagonal and −p_i p_j off it: p_i(δ_ij − p_j). "
+               "As matrices: diag(p) minus the outer product of p with itself.",
+               "p = stable softmax of z; return np.diag(p) - np.outer(p, p)"),
+    ),
+    Problem(
+        id="label_smoothed_cross_entropy", chapter=CHAPTER,
+        signature="label_smoothed_cross_entropy(logits, targets, eps)",
+        difficulty="hard", points=3,
+        statement="Cross-entropy against smoothed targets, with PyTorch's convention: each row's "
+                  "target distribution is q = (1 − eps)·onehot(y) + eps/K (every class, the true "
+                  "one included, gets eps/K), and the loss is the mean over the N rows of "
+                  "−Σ_k q_k log softmax(z)_k. It must equal "
+                  "F.cross_entropy(logits, targets, label_smoothing=eps), and stay finite when "
+                  "any probability, not only the target's, underflows to 0.",
+        reference=label_smoothed_cross_entropy, generate=_ls_cases, probes=_ls_probes,
+        twins=(Twin("smoothing_over_k_minus_1", _ls_over_k_minus_1),
+               Twin("smoothing_over_k_minus_1", _ls_plus_over_k_minus_1),
+               Twin("smoothing_over_k_minus_1", _ls_target_keeps_1_minus_eps),
+               Twin("sum_not_mean", _ls_summed),
+               Twin("softmax_before_ce", _ls_of_softmax),
+               Twin("log_of_softmax", _ls_log_of_softmax),
+               Twin("no_max_shift", _ls_no_max_shift),
+               Twin("wrong_target_indexing", _ls_onehot_columns)),
+        hints=("Write the smoothed target q as a matrix: eps/K everywhere, plus 1 − eps at each "
+               "row's target. Then the loss is a weighted sum of log-probabilities.",
+               "Every class now has weight at least eps/K, so every log p_k counts, not only the "
+               "target's: compute log p as z − logsumexp(z) (never log(softmax)).",
+               "q = np.full((N, K), eps / K); q[np.arange(N), targets] += 1 - eps; "
+               "log_p = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True)) with "
+               "m = z.max(axis=1, keepdims=True); return np.mean(-(q * log_p).sum(axis=1))"),
+    ),
+    Problem(
+        id="torch_cross_entropy", chapter=CHAPTER, signature="torch_cross_entropy(logits, targets)",
+        difficulty="hard", points=3,
+        statement="The same loss in PyTorch: `logits` is a float tensor (N, K) with "
+                  "requires_grad=True, `targets` an int64 tensor (N,). Return the mean "
+                  "cross-entropy as a scalar tensor that autograd can differentiate, built from "
+                  "elementary operations (max, exp, log, sum, indexing): torch's cross_entropy, "
+                  "log_softmax, logsumexp and nll_loss are off limits. The check calls "
+                  "backward() and compares your loss and your gradient with F.cross_entropy's, "
+                  "including a margin of 1000 and logits of ±1e4.",
+        reference=torch_cross_entropy, generate=_torch_cases, probes=_torch_probes,
+        call=_autograd_call, compare=_compare_autograd,
+        twins=(Twin("forbidden_builtin", _t_builtin),
+               Twin("forbidden_builtin", _t_log_softmax_gather),
+               Twin("forbidden_builtin", _t_nll),
+               Twin("forbidden_builtin", _t_logsumexp),
+               Twin("sum_not_mean", _t_summed),
+               Twin("softmax_before_ce", _t_of_softmax),
+               Twin("log_of_softmax", _t_log_of_softmax),
+               Twin("no_max_shift", _t_no_max_shift),
+               Twin("wrong_target_indexing", _t_picks_columns)),
+        hints=("Write the numpy cross_entropy again with torch operations: the same "
+               "logsumexp(z) − z_y per row, the same mean. Autograd differentiates whatever "
+               "you build, as long as you stay in torch.",
+               "m = logits.max(dim=1, keepdim=True).values; the log-sum-exp is "
+               "m.squeeze(1) + torch.log(torch.exp(logits - m).sum(dim=1)); pick the target "
+               "logits with logits[torch.arange(N), targets].",
+               "return (lse - logits[torch.arange(N), targets]).mean(), with lse as in hint 2. "
+               "Detaching m (m = m.detach()) is allowed: its gradient cancels out."),
+    ),
+]
+
+
+QUIZZES = [
+    Quiz(
+        id="q05_initial_loss", chapter=CHAPTER,
+        question="A freshly initialised classifier with K = 10 classes outputs logits that are "
+                 "all nearly equal. What mean cross-entropy do you expect on the first batch "
+                 "(natural log, 4 decimals)?",
+        answer=float(np.log(10.0)), tolerance=2e-3,
+        wrong_answers=((1.0, "That is log base 10 of 10. Cross-entropy uses the natural log: "
+                             "−ln(1/10)."),
+                       (-float(np.log(10.0)), "The sign: the loss is −log p_y, and log(1/10) is "
+                                              "negative, so the loss is positive."),
+                       (0.1, "0.1 is the probability each class gets; the loss is −ln 0.1."),
+                       (float(np.log2(10.0)), "That is in bits (log base 2); cross-entropy here "
+                                              "is in nats (natural log).")),
+        explanation="Equal logits give p = 1/K for every class, so the loss is −ln(1/K) = ln K "
+                    "= 2.3026. A first loss far above ln K means the initial logits are too "
+                    "large: the model is confidently wrong before it has learned anything.",
+    ),
+    Quiz(
+        id="q05_double_softmax", chapter=CHAPTER,
+        question="A perfect 10-class model outputs the probabilities (1, 0, …, 0) and the target "
+                 "is class 0. By mistake you pass these probabilities to F.cross_entropy, which "
+                 "expects logits. What loss does it report (4 decimals)?",
+        answer=float(np.log(np.e + 9) - 1), tolerance=2e-3,
+        wrong_answers=((0.0, "That is the loss the model deserves, but F.cross_entropy applies "
+                             "softmax itself: the 'logits' (1, 0, …, 0) become probabilities "
+                             "(e, 1, …, 1)/(e + 9), and the target gets only 0.23."),
+                       (float(np.log(10.0)), "Close in spirit: probabilities passed as logits "
+                        "lie in [0, 1], so their softmax is never far from uniform; but the "
+                        "target's logit is 1, not 0, which lowers the loss a little below ln 10.")),
+        explanation="softmax(1, 0, …, 0) gives the target e/(e + 9) ≈ 0.232, so the loss is "
+                    "ln(e + 9) − 1 ≈ 1.4612 for a perfect prediction: passing probabilities "
+                    "squashes every loss towards ln K, and the gradients nearly vanish.",
+    ),
+    Quiz(
+        id="q05_gradient", chapter=CHAPTER,
+        question="One example, three classes: softmax gives p = (0.2, 0.3, 0.5) and the target "
+                 "is class 1 (0-based). What is the gradient of the cross-entropy with respect "
+                 "to the logits?",
+        choices=(
+            Choice("(0.2, −0.7, 0.5)", True, "Right: p − y, with y = (0, 1, 0). The target's "
+                   "logit is pushed up, the others down, each in proportion to its "
+                   "probability."),
+            Choice("(−0.2, 0.7, −0.5)", False, "That is y − p, the direction that lowers the "
+                   "loss. The gradient itself points uphill: p − y."),
+            Choice("(0, −0.7, 0)", False, "Only the target entry? The other logits also get a "
+                   "gradient, p_i, because raising any of them lowers p_y through the "
+                   "softmax's denominator."),
+            Choice("(0, −3.33, 0)", False, "−1/p_y = −1/0.3 is the derivative with respect to "
+                   "the probability p_y, not to the logits. Through the softmax it becomes "
+                   "p − y."),
+        ),
+    ),
+    Quiz(
+        id="q05_jacobian_rows", chapter=CHAPTER,
+        question="Every row of the softmax Jacobian diag(p) − ppᵀ sums to the same number. "
+                 "Which, and why?",
+        choices=(
+            Choice("0, because adding the same amount to every logit changes no probability",
+                   True, "Right: row i summed over j is the change in p_i when every logit "
+                   "moves by the same amount, and softmax is shift invariant: "
+                   "p_i − p_i Σ_j p_j = 0."),
+            Choice("1, because the probabilities sum to one", False, "The probabilities sum to "
+                   "one, so their changes sum to zero: p_i − p_i·Σ_j p_j = p_i − p_i = 0."),
+            Choice("p_i, the diagonal entry", False, "The diagonal is p_i(1 − p_i), and the "
+                   "off-diagonal entries −p_i p_j sum to −p_i(1 − p_i): the total is 0."),
+            Choice("It depends on the logits", False, "It does not: shifting every logit by "
+                   "the same amount never changes softmax, so each row sums to exactly 0."),
+        ),
+    ),
+    Quiz(
+        id="q05_label_smoothing", chapter=CHAPTER,
+        question="K = 3 classes, target class 0, label smoothing eps = 0.1 with PyTorch's "
+                 "convention (F.cross_entropy(..., label_smoothing=0.1)). What weight does the "
+                 "smoothed target give class 0 (4 decimals)?",
+        answer=0.9 + 0.1 / 3, tolerance=5e-4,
+        wrong_answers=((0.9, "That is the other convention (1 − eps for the target, eps/(K − 1) "
+                             "for each other class). PyTorch gives eps/K to every class, the "
+                             "target included: 0.9 + 0.1/3."),
+                       (0.1 / 3, "That is the weight of each other class; the target keeps "
+                                 "1 − eps on top of its eps/K.")),
+        explanation="q = (1 − eps)·onehot + eps/K = (0.9333, 0.0333, 0.0333): the target keeps "
+                    "0.9 and shares the remaining 0.1 equally with the other classes.",
+    ),
+]
