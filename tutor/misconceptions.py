@@ -270,6 +270,28 @@ CATALOGUE: dict[str, Misconception] = {
         _m("scale_by_d", "Scores divided by d instead of √d",
            "Dividing by d over-flattens the weights; the variance argument gives √d.",
            "07_attention_masking", "Why divide by √d"),
+        _m("transpose_all_axes", "k.T on a batched array",
+           "k.T reverses every axis, so a (B, Lk, d) array becomes (d, Lk, B); swap only the "
+           "last two: np.swapaxes(k, -1, -2) (torch: k.transpose(-2, -1) or k.mT).",
+           "07_attention_masking", "Scaled dot-product attention"),
+        _m("mask_not_broadcast", "Boolean indexing with a mask that should broadcast",
+           "scores[~mask] = -inf needs a mask of exactly the scores' shape; masks of shape "
+           "(Lk,), (Lq, Lk) or (B, 1, 1, Lk) must broadcast: np.where(mask, scores, -np.inf).",
+           "07_attention_masking", "Combining masks by broadcasting"),
+        _m("masks_combined_with_or", "Keep-masks combined with OR",
+           "A key is visible only if every mask allows it: keep-masks combine with & (AND). "
+           "OR is for drop-masks, where a key is hidden if any mask hides it.",
+           "07_attention_masking", "Combining masks by broadcasting"),
+        _m("padding_on_queries", "Padding mask applied to the queries",
+           "Key padding hides key columns: reshape (B, n) to (B, 1, 1, n). Hiding padded "
+           "query rows instead (or as well) leaves those rows with nothing to attend to, and "
+           "their outputs are discarded anyway.",
+           "07_attention_masking", "Combining masks by broadcasting"),
+        _m("mask_value_overflow", "A fill value that float16 cannot hold",
+           "float16 ends at 65504: torch's masked_fill(mask, -1e9) raises on a float16 tensor "
+           "and numpy turns −1e9 into −inf. Fill with −inf (or torch.finfo(dtype).min) and "
+           "give fully masked rows zeros yourself.",
+           "07_attention_masking", "Mask values in float16"),
         # 09 softmax at scale
         _m("two_pass_stream", "Two passes over a one-shot stream",
            "The chunks arrive once: a first pass for the max exhausts the iterator. Keep a "

@@ -1,0 +1,720 @@
+"""Chapter 07, attention masking: causal and padding masks, combining them by broadcasting, a
+masked softmax that gives fully masked rows zeros, and scaled dot-product attention.
+
+Masks here are keep-masks: True means "this query may attend to this key", as in
+torch.nn.functional.scaled_dot_product_attention (nn.MultiheadAttention uses the opposite).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tutor import checking
+from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problems import _inputs
+
+CHAPTER = "07_attention_masking"
+
+
+# --- causal_mask -------------------------------------------------------------------------------
+
+def causal_mask(n):
+    """keep[i, j] = j ≤ i: query i sees itself and every key before it (lower triangle)."""
+    i = np.arange(n)
+    return i[None, :] <= i[:, None]
+
+
+def _causal_upper(n):
+    return np.triu(np.ones((n, n), dtype=bool))
+
+
+def _causal_strict(n):
+    return np.tril(np.ones((n, n), dtype=bool), k=-1)
+
+
+def _causal_drop_mask(n):
+    # nn.MultiheadAttention's convention: True where the key is hidden.
+    return np.triu(np.ones((n, n), dtype=bool), k=1)
+
+
+def _causal_cases(rng):
+    for n in rng.choice(np.arange(3, 13), size=3, replace=False):
+        yield case(int(n))
+
+
+def _causal_probes():
+    return [
+        case(1, note="one token"),
+        case(2, note="two tokens"),
+        case(5, note="five tokens"),
+    ]
+
+
+# --- padding_mask ------------------------------------------------------------------------------
+
+def padding_mask(lengths, n):
+    """keep[b, j] = j < lengths[b]: sequence b holds tokens at 0 … lengths[b] − 1, then padding."""
+    lengths = np.asarray(lengths)
+    return np.arange(n) < lengths[:, None]
+
+
+def _padding_through_length(lengths, n):
+    return np.arange(n) <= np.asarray(lengths)[:, None]
+
+
+def _padding_counted_from_one(lengths, n):
+    return np.arange(1, n + 1) < np.asarray(lengths)[:, None]
+
+
+def _padding_drop_mask(lengths, n):
+    # nn.MultiheadAttention's key_padding_mask: True where the position is padding.
+    return np.arange(n) >= np.asarray(lengths)[:, None]
+
+
+def _lengths(rng, batch, n):
+    """Random lengths in 0 … n, with at least one strictly between (so off-by-one shows)."""
+    lengths = rng.integers(0, n + 1, batch)
+    lengths[int(rng.integers(batch))] = int(rng.integers(1, n))
+    return lengths
+
+
+def _padding_cases(rng):
+    for _ in range(3):
+        batch, n = (int(s) for s in rng.choice(np.arange(2, 10), size=2, replace=False))
+        yield case(_lengths(rng, batch, n), n)
+
+
+def _padding_probes():
+    return [
+        case(np.array([2, 3]), 4, note="two sequences"),
+        case(np.array([0, 5, 3]), 5, note="lengths 0 and n"),
+        case([1, 4], 6, note="lengths as a Python list"),
+    ]
+
+
+# --- combine_masks -----------------------------------------------------------------------------
+
+def combine_masks(lengths, n):
+    """keep[b, 0, i, j] = (j ≤ i) and (j < lengths[b]): causal AND key padding, shape
+    (B, 1, n, n) so that it broadcasts over the heads of scores (B, H, n, n)."""
+    return causal_mask(n) & padding_mask(lengths, n)[:, None, None, :]
+
+
+def _combine_upper(lengths, n):
+    keys = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.triu(np.ones((n, n), dtype=bool)) & keys[:, None, None, :]
+
+
+def _combine_strict(lengths, n):
+    keys = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.tril(np.ones((n, n), dtype=bool), k=-1) & keys[:, None, None, :]
+
+
+def _combine_through_length(lengths, n):
+    keys = np.arange(n) <= np.asarray(lengths)[:, None]
+    return np.tril(np.ones((n, n), dtype=bool)) & keys[:, None, None, :]
+
+
+def _combine_drop_masks(lengths, n):
+    future = np.triu(np.ones((n, n), dtype=bool), k=1)
+    padded = np.arange(n) >= np.asarray(lengths)[:, None]
+    return future | padded[:, None, None, :]
+
+
+def _combine_or(lengths, n):
+    keys = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.tril(np.ones((n, n), dtype=bool)) | keys[:, None, None, :]
+
+
+def _combine_query_padding(lengths, n):
+    real = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.tril(np.ones((n, n), dtype=bool)) & real[:, None, :, None]
+
+
+def _combine_query_and_key_padding(lengths, n):
+    real = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.tril(np.ones((n, n), dtype=bool)) & real[:, None, :, None] & real[:, None, None, :]
+
+
+def _combine_cases(rng):
+    for _ in range(3):
+        batch, n = (int(s) for s in rng.choice(np.arange(2, 9), size=2, replace=False))
+        yield case(_lengths(rng, batch, n), n)
+
+
+def _combine_probes():
+    return [
+        case(np.array([2, 4]), 4, note="two sequences"),
+        case(np.array([3, 0, 5]), 5, note="lengths 0 and n"),
+        case([1, 3], 4, note="lengths as a Python list"),
+    ]
+
+
+# --- masked_softmax ----------------------------------------------------------------------------
+
+def masked_softmax(scores, mask):
+    """Softmax along the last axis over the entries where `mask` (broadcast to scores) is True;
+    masked entries get exactly 0, and a row with nothing kept is all zeros, not NaN."""
+    s = np.asarray(scores, dtype=float)
+    keep = np.broadcast_to(np.asarray(mask, dtype=bool), s.shape)
+    s = np.where(keep, s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    # A fully masked row has max −inf; shifting by 0 instead keeps exp(−inf) = 0, not NaN.
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _softmax_last(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ms_neg_inf(scores, mask):
+    return _softmax_last(np.where(mask, scores, -np.inf))
+
+
+def _ms_minus_1e9(scores, mask):
+    return _softmax_last(np.where(mask, scores, -1e9))
+
+
+def _ms_additive_finfo_min(scores, mask):
+    scores = np.asarray(scores)
+    return _softmax_last(scores + np.where(mask, 0, np.finfo(scores.dtype).min))
+
+
+def _masked_fill_minus_1e9(scores, keep):
+    """torch's scores.masked_fill(~keep, -1e9), modelled in numpy so that no twin imports torch
+    (the first import takes seconds): float16 cannot hold −1e9, so torch raises there."""
+    scores = np.asarray(scores)
+    if scores.dtype == np.float16:
+        raise RuntimeError("value cannot be converted to type c10::Half without overflow")
+    return np.where(keep, scores, -1e9)
+
+
+def _ms_torch_masked_fill(scores, mask):
+    # torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)
+    return _softmax_last(_masked_fill_minus_1e9(scores, mask))
+
+
+def _ms_torch_masked_fill_guarded(scores, mask):
+    # the same, times mask.any(dim=-1, keepdim=True) so that empty rows give zeros
+    p = _softmax_last(_masked_fill_minus_1e9(scores, mask))
+    return p * np.asarray(mask).any(axis=-1, keepdims=True)
+
+
+def _ms_after(scores, mask):
+    return _softmax_last(np.asarray(scores)) * mask
+
+
+def _ms_after_renormalised(scores, mask):
+    p = _softmax_last(np.asarray(scores)) * mask
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _ms_after_renormalised_guarded(scores, mask):
+    p = _softmax_last(np.asarray(scores)) * mask
+    total = p.sum(axis=-1, keepdims=True)
+    return p / np.where(total > 0, total, 1.0)
+
+
+def _ms_fill_zero(scores, mask):
+    return _softmax_last(np.where(mask, scores, 0.0))
+
+
+def _ms_inverted(scores, mask):
+    return masked_softmax(scores, ~np.asarray(mask))
+
+
+def _ms_inverted_neg_inf(scores, mask):
+    return _softmax_last(np.where(mask, -np.inf, scores))
+
+
+def _ms_no_shift(scores, mask):
+    e = np.where(mask, np.exp(scores), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _ms_no_shift_no_guard(scores, mask):
+    e = np.exp(np.where(mask, scores, -np.inf))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ms_global_max(scores, mask):
+    s = np.where(mask, scores, -np.inf)
+    e = np.exp(s - s.max())
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _ms_over_queries(scores, mask):
+    s = np.where(mask, scores, -np.inf)
+    m = s.max(axis=-2, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    total = e.sum(axis=-2, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _ms_no_keepdims(scores, mask):
+    s = np.where(mask, scores, -np.inf)
+    e = np.exp(s - np.max(s, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1)
+
+
+def _ms_boolean_index(scores, mask):
+    s = np.array(scores, dtype=float)
+    s[~mask] = -np.inf   # needs a mask of exactly the scores' shape
+    m = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _random_mask(rng, shape):
+    """A keep-mask that broadcasts to `shape` (…, Lq, Lk), of one of the shapes attention uses:
+    the full shape, keys only (Lk,), (Lq, Lk), or key padding (B, 1, …, 1, Lk)."""
+    lq, lk = shape[-2], shape[-1]
+    kinds = ["full", "keys", "pairs"] + (["padding"] if len(shape) >= 3 else [])
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "full":
+        return rng.random(shape) < 0.7
+    if kind == "keys":
+        return rng.random(lk) < 0.7
+    if kind == "pairs":
+        return np.tri(lq, lk, dtype=bool) if rng.random() < 0.5 else rng.random((lq, lk)) < 0.7
+    lengths = _lengths(rng, shape[0], lk)
+    keep = np.arange(lk) < lengths[:, None]
+    return keep.reshape((shape[0],) + (1,) * (len(shape) - 2) + (lk,))
+
+
+def _masked_softmax_cases(rng):
+    for ndim in (2, 3, 4, 4):
+        shape = _inputs.shape(rng, ndim)
+        yield case(_inputs.logits(rng, shape, scale=3.0), _random_mask(rng, shape))
+
+
+def _masked_softmax_probes():
+    rng = np.random.default_rng(7)
+    fully = np.array([[True, False, True, True], [False, False, False, False],
+                      [True, True, False, True]])
+    padding = (np.arange(5) < np.array([3, 0])[:, None])[:, None, None, :]
+    return [
+        case(np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 2.0]]),
+             np.array([[True, True, False], [False, True, True]]), note="a mask of the "
+             "scores' shape"),
+        case(rng.normal(0, 2, (3, 4)).round(2), fully, note="a fully masked row"),
+        case(rng.normal(0, 2, (3, 4)).round(2), np.array([True, False, True, True]),
+             note="a key mask of shape (Lk,)"),
+        case(rng.normal(0, 2, (2, 3, 4, 5)), padding,
+             note="a padding mask (B, 1, 1, Lk) with a length 0"),
+        case(np.array([[0.0, 1.0, 800.0], [2.0, 900.0, 1.0]]),
+             np.array([[True, True, False], [True, False, True]]),
+             note="huge scores at masked positions"),
+        case(np.array([[1000.0, 1001.0, 999.0, 1002.0], [-1000.0, -1001.0, -999.0, -1002.0]]),
+             np.array([[True, True, True, False], [True, False, True, True]]),
+             note="scores near ±1000"),
+        case(rng.normal(0, 2, (3, 4)).round(2).astype(np.float16), fully,
+             note="float16 scores with a fully masked row"),
+    ]
+
+
+def _compare_weights(expected, got, tol):
+    """The default comparison, and then: where the answer is exactly 0 (a masked entry), the
+    weight must be exactly 0 too; exp(−100) is small but it is not "masked"."""
+    reason = checking.compare_arrays(expected, got, tol)
+    if reason is not None:
+        return reason
+    e, g = checking.as_array(expected), checking.as_array(got).astype(np.float64)
+    leaked = (e == 0) & (g != 0)
+    if leaked.any():
+        index = tuple(int(i) for i in np.argwhere(leaked)[0])
+        return (f"gives weight {float(g[index]):.3g} at index {index}, where the answer is "
+                "exactly 0: a masked entry must get no weight at all")
+    return None
+
+
+# --- attention ---------------------------------------------------------------------------------
+
+def attention(q, k, v, mask=None):
+    """softmax(q kᵀ / √d, masked) v over the last two axes; a query with nothing to attend to
+    gets a zero output."""
+    q, k, v = (np.asarray(x, dtype=float) for x in (q, k, v))
+    d = q.shape[-1]
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)
+    weights = masked_softmax(scores, True if mask is None else mask)
+    return weights @ v
+
+
+def _keep(mask):
+    return True if mask is None else mask
+
+
+def _att_unscaled(q, k, v, mask=None):
+    return masked_softmax(q @ np.swapaxes(k, -1, -2), _keep(mask)) @ v
+
+
+def _att_over_d(q, k, v, mask=None):
+    d = q.shape[-1]
+    return masked_softmax(q @ np.swapaxes(k, -1, -2) / d, _keep(mask)) @ v
+
+
+def _att_over_queries(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    return _ms_over_queries(scores, _keep(mask)) @ v
+
+
+def _att_inverted(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    return masked_softmax(scores, True if mask is None else ~mask) @ v
+
+
+def _att_neg_inf(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    return _softmax_last(scores) @ v
+
+
+def _att_minus_1e9(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    return _softmax_last(scores) @ v
+
+
+def _att_torch_masked_fill(q, k, v, mask=None):
+    # scores.masked_fill(~mask, -1e9), then torch.softmax(scores, -1) @ v
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])   # stays float16, as in torch
+    if mask is not None:
+        scores = _masked_fill_minus_1e9(scores, mask)
+    return _softmax_last(scores) @ v
+
+
+def _att_torch_masked_fill_guarded(q, k, v, mask=None):
+    # the same, with weights * mask.any(dim=-1, keepdim=True) for empty rows
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])   # stays float16, as in torch
+    if mask is None:
+        return _softmax_last(scores) @ v
+    weights = _softmax_last(_masked_fill_minus_1e9(scores, mask))
+    return (weights * np.asarray(mask).any(axis=-1, keepdims=True)) @ v
+
+
+def _att_mask_after(q, k, v, mask=None):
+    weights = _softmax_last(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]))
+    return (weights * _keep(mask)) @ v
+
+
+def _att_mask_after_renormalised(q, k, v, mask=None):
+    weights = _softmax_last(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])) * _keep(mask)
+    return weights / weights.sum(axis=-1, keepdims=True) @ v
+
+
+def _att_fill_zero(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    return _ms_fill_zero(scores, _keep(mask)) @ v
+
+
+def _att_no_shift(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    return _ms_no_shift(scores, _keep(mask)) @ v
+
+
+def _att_no_shift_no_guard(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    return _ms_no_shift_no_guard(scores, _keep(mask)) @ v
+
+
+def _att_transpose_all(q, k, v, mask=None):
+    scores = np.asarray(q) @ np.asarray(k).T / np.sqrt(q.shape[-1])
+    return masked_softmax(scores, _keep(mask)) @ v
+
+
+def _att_torch_transpose_all(q, k, v, mask=None):
+    # torch's k.T also reverses every axis; the matmul that follows raises RuntimeError there
+    try:
+        return _att_transpose_all(q, k, v, mask)
+    except ValueError as e:
+        raise RuntimeError(str(e)) from None
+
+
+def _att_boolean_index(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is None:
+        return masked_softmax(scores, True) @ v
+    return _ms_boolean_index(scores, mask) @ v
+
+
+def _attention_cases(rng):
+    for batch_ndim in (0, 1, 2):
+        sizes = [int(s) for s in rng.permutation(np.arange(2, 10))[:4 + batch_ndim]]
+        lq, lk, d, dv = sizes[:4]
+        batch = tuple(sizes[4:])
+        q, k = rng.normal(size=batch + (lq, d)), rng.normal(size=batch + (lk, d))
+        v = rng.normal(size=batch + (lk, dv))
+        if rng.random() < 0.2:
+            yield case(q, k, v)
+        else:
+            yield case(q, k, v, mask=_random_mask(rng, batch + (lq, lk)))
+
+
+def _attention_probes():
+    rng = np.random.default_rng(11)
+
+    def qkv(batch, lq, lk, d, dv, scale=1.0):
+        return (rng.normal(0, scale, batch + (lq, d)).round(2),
+                rng.normal(0, scale, batch + (lk, d)).round(2),
+                rng.normal(0, 1, batch + (lk, dv)).round(2))
+
+    nothing = np.array([[True, True, False, False, True], [False] * 5,
+                        [True, False, True, True, False]])
+    padding = (np.arange(4) < np.array([3, 0])[:, None])[:, None, None, :]
+    # Scores (800, 0, −400) and (−400, −400, 800): the first row's largest is masked.
+    big_q = np.array([[20.0, -20.0, 20.0, 20.0], [-20.0, 20.0, 20.0, -20.0]])
+    big_k = np.array([[20.0, -20.0, 20.0, 20.0], [20.0, 20.0, -20.0, 20.0],
+                      [-20.0, 20.0, 20.0, -20.0]])
+    half = tuple(x.astype(np.float16) for x in qkv((2,), 3, 5, 4, 6))
+    return [
+        case(*qkv((), 2, 4, 3, 2), note="Lq ≠ Lk, d ≠ dv, no mask"),
+        case(*qkv((), 4, 4, 4, 3), mask=causal_mask(4), note="a causal mask"),
+        case(*qkv((2,), 3, 5, 4, 6), mask=np.array([True, False, True, True, False]),
+             note="a key mask of shape (Lk,)"),
+        case(*qkv((), 3, 5, 4, 2), mask=nothing, note="a query row with nothing to attend"),
+        case(*qkv((2, 3), 4, 4, 5, 6), mask=padding,
+             note="batch and heads, a padding mask (B, 1, 1, Lk) with a length 0"),
+        case(big_q, big_k, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+             mask=np.array([[False, True, True], [True, True, True]]),
+             note="scores of ±800, the largest one masked"),
+        case(*half, mask=(np.arange(5) < np.array([5, 0])[:, None])[:, None, :],
+             note="float16 with a length 0"),
+    ]
+
+
+PROBLEMS = [
+    Problem(
+        id="causal_mask", chapter=CHAPTER, signature="causal_mask(n)", difficulty="easy",
+        points=1,
+        statement="Return the n×n causal keep-mask of a sequence of n tokens: entry [i, j] is "
+                  "True (or 1) when query i may attend to key j, that is when j ≤ i, and False "
+                  "(or 0) otherwise.",
+        reference=causal_mask, generate=_causal_cases, probes=_causal_probes,
+        twins=(Twin("causal_wrong_triangle", _causal_upper),
+               Twin("causal_no_diagonal", _causal_strict),
+               Twin("mask_inverted", _causal_drop_mask)),
+        hints=("Row i is query i. It may look at keys 0, 1, …, i: the first i + 1 entries of "
+               "row i are True, the rest False.",
+               "That is the lower triangle, diagonal included. Compare a column index with a "
+               "row index (broadcasting an arange against itself), or use np.tril.",
+               "np.tril(np.ones((n, n), dtype=bool)), or: i = np.arange(n); "
+               "return i[None, :] <= i[:, None]"),
+    ),
+    Problem(
+        id="padding_mask", chapter=CHAPTER, signature="padding_mask(lengths, n)",
+        difficulty="easy", points=1,
+        statement="A batch of B sequences is padded to length n; sequence b holds lengths[b] "
+                  "real tokens at positions 0 … lengths[b] − 1. Return the (B, n) keep-mask "
+                  "that is True where the position holds a real token (position < length) and "
+                  "False on padding. Lengths go from 0 to n; `lengths` may be a list.",
+        reference=padding_mask, generate=_padding_cases, probes=_padding_probes,
+        twins=(Twin("padding_off_by_one", _padding_through_length),
+               Twin("padding_off_by_one", _padding_counted_from_one),
+               Twin("mask_inverted", _padding_drop_mask)),
+        hints=("Sequence b's real tokens sit at positions 0, 1, …, lengths[b] − 1; everything "
+               "from position lengths[b] on is padding.",
+               "Compare the positions np.arange(n), shape (n,), with the lengths as a column, "
+               "shape (B, 1): broadcasting gives (B, n). np.asarray first, in case lengths is "
+               "a list.",
+               "return np.arange(n) < np.asarray(lengths)[:, None]"),
+    ),
+    Problem(
+        id="combine_masks", chapter=CHAPTER, signature="combine_masks(lengths, n)",
+        difficulty="medium", points=2,
+        statement="For a decoder batch of B sequences padded to n tokens, return the keep-mask "
+                  "of shape (B, 1, n, n) whose entry [b, 0, i, j] is True when query i of "
+                  "sequence b may attend to key j: j ≤ i (causal) and j < lengths[b] (key j is "
+                  "not padding). Padded queries are not masked; the axis of length 1 "
+                  "broadcasts over the heads of scores shaped (B, H, n, n).",
+        reference=combine_masks, generate=_combine_cases, probes=_combine_probes,
+        twins=(Twin("causal_wrong_triangle", _combine_upper),
+               Twin("causal_no_diagonal", _combine_strict),
+               Twin("padding_off_by_one", _combine_through_length),
+               Twin("mask_inverted", _combine_drop_masks),
+               Twin("masks_combined_with_or", _combine_or),
+               Twin("padding_on_queries", _combine_query_padding),
+               Twin("padding_on_queries", _combine_query_and_key_padding)),
+        hints=("Build the two masks you know: causal, (n, n) over (query, key), and key "
+               "padding, (B, n) over (batch, key). A key is visible only when both allow it.",
+               "Reshape the padding mask to (B, 1, 1, n), axes (batch, head, query, key), so "
+               "that it hides key columns and broadcasts against the causal (n, n); combine "
+               "with &.",
+               "causal = np.tril(np.ones((n, n), dtype=bool)); keys = np.arange(n) < "
+               "np.asarray(lengths)[:, None]; return causal & keys[:, None, None, :]"),
+    ),
+    Problem(
+        id="masked_softmax", chapter=CHAPTER, signature="masked_softmax(scores, mask)",
+        difficulty="medium", points=2,
+        statement="Softmax of `scores` along the last axis over the kept entries only: `mask` "
+                  "is boolean, broadcastable to scores, True = keep. Masked entries get weight "
+                  "exactly 0, the kept entries of each row sum to one, and a row with nothing "
+                  "kept is all zeros, never NaN. Scores may be float16, and as large as ±1000.",
+        reference=masked_softmax, generate=_masked_softmax_cases,
+        probes=_masked_softmax_probes, compare=_compare_weights,
+        twins=(Twin("fully_masked_row", _ms_neg_inf),
+               Twin("fully_masked_row", _ms_minus_1e9),
+               Twin("fully_masked_row", _ms_additive_finfo_min),
+               Twin("fully_masked_row", _ms_torch_masked_fill),
+               Twin("mask_value_overflow", _ms_torch_masked_fill_guarded),
+               Twin("mask_after_softmax", _ms_after),
+               Twin("mask_after_softmax", _ms_after_renormalised),
+               Twin("mask_after_softmax", _ms_after_renormalised_guarded),
+               Twin("mask_fill_zero", _ms_fill_zero),
+               Twin("mask_inverted", _ms_inverted),
+               Twin("mask_inverted", _ms_inverted_neg_inf),
+               Twin("no_max_shift", _ms_no_shift),
+               Twin("no_max_shift", _ms_no_shift_no_guard),
+               Twin("global_max_shift", _ms_global_max),
+               Twin("wrong_axis", _ms_over_queries),
+               Twin("missing_keepdims", _ms_no_keepdims),
+               Twin("mask_not_broadcast", _ms_boolean_index)),
+        hints=("Mask before the softmax, not after: a masked score must become −inf, so that "
+               "its exponential is exactly 0 and the kept weights still sum to one.",
+               "np.where(mask, scores, -np.inf) broadcasts the mask. A row that is all −inf "
+               "has max −inf and gives 0/0 = NaN: subtract the max only where it is finite, "
+               "and divide only where the sum is positive.",
+               "s = np.where(mask, scores, -np.inf); m = s.max(-1, keepdims=True); "
+               "e = np.exp(s - np.where(np.isfinite(m), m, 0)); t = e.sum(-1, keepdims=True); "
+               "return e / np.where(t > 0, t, 1)"),
+    ),
+    Problem(
+        id="attention", chapter=CHAPTER, signature="attention(q, k, v, mask=None)",
+        difficulty="hard", points=3,
+        statement="Scaled dot-product attention: q (…, Lq, d), k (…, Lk, d), v (…, Lk, dv), "
+                  "and an optional boolean keep-mask broadcastable to (…, Lq, Lk). Return "
+                  "softmax(q kᵀ / √d) v of shape (…, Lq, dv), with the softmax over the keys "
+                  "and masked keys getting weight 0. A query that may attend to no key gets a "
+                  "zero output. Elsewhere it equals torch's scaled_dot_product_attention.",
+        reference=attention, generate=_attention_cases, probes=_attention_probes,
+        twins=(Twin("missing_sqrt_d", _att_unscaled),
+               Twin("scale_by_d", _att_over_d),
+               Twin("wrong_axis", _att_over_queries),
+               Twin("mask_inverted", _att_inverted),
+               Twin("fully_masked_row", _att_neg_inf),
+               Twin("fully_masked_row", _att_minus_1e9),
+               Twin("fully_masked_row", _att_torch_masked_fill),
+               Twin("mask_value_overflow", _att_torch_masked_fill_guarded),
+               Twin("mask_after_softmax", _att_mask_after),
+               Twin("mask_after_softmax", _att_mask_after_renormalised),
+               Twin("mask_fill_zero", _att_fill_zero),
+               Twin("no_max_shift", _att_no_shift),
+               Twin("no_max_shift", _att_no_shift_no_guard),
+               Twin("transpose_all_axes", _att_transpose_all),
+               Twin("transpose_all_axes", _att_torch_transpose_all),
+               Twin("mask_not_broadcast", _att_boolean_index)),
+        hints=("Three steps: scores = q kᵀ / √d with d = q.shape[-1]; weights = a masked "
+               "softmax over the keys (the last axis); output = weights @ v.",
+               "Transpose only the last two axes of k (np.swapaxes(k, -1, -2); k.T reverses "
+               "all of them); `@` broadcasts over batch and head axes. A masked softmax that "
+               "gives empty rows zeros gives their queries zero outputs.",
+               "scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]); return "
+               "masked_softmax(scores, True if mask is None else mask) @ v"),
+    ),
+]
+
+
+QUIZZES = [
+    Quiz(
+        id="q07_sqrt_d", chapter=CHAPTER,
+        question="The entries of q and k are independent with mean 0 and variance 1, and "
+                 "d = 64. What is the standard deviation of the raw score q·k?",
+        answer=8.0, tolerance=0.05,
+        wrong_answers=((64.0, "64 is the variance: a sum of 64 independent products of "
+                              "variance 1. The standard deviation is its square root."),
+                       (1.0, "That is after dividing by √d = 8, which is why attention "
+                             "divides: the raw score has standard deviation √64.")),
+        explanation="q·k sums d = 64 products of variance 1, so its variance is 64 and its "
+                    "standard deviation √64 = 8; dividing by √d brings it back to 1.",
+    ),
+    Quiz(
+        id="q07_polarity", chapter=CHAPTER,
+        question="keep = torch.tril(torch.ones(4, 4, dtype=torch.bool)) is a causal keep-mask "
+                 "(True = may attend). You pass it as attn_mask to nn.MultiheadAttention. "
+                 "What does the layer do?",
+        choices=(
+            Choice("Each query attends only to later keys, and the last query, left with "
+                   "none, gets NaN weights", True,
+                   "Right: nn.MultiheadAttention reads True as 'hide this key', so your keep-"
+                   "mask hides the past and the query itself, and the last row hides "
+                   "everything."),
+            Choice("Causal attention, as intended", False, "That is what "
+                   "scaled_dot_product_attention does with this mask, because it keeps True. "
+                   "nn.MultiheadAttention drops True: pass ~keep there."),
+            Choice("It raises an error: MultiheadAttention needs a float mask", False,
+                   "It accepts boolean masks, and silently reads them the other way round, "
+                   "which is why this bug is easy to miss."),
+            Choice("The same as no mask at all", False, "The mask is used, just with the "
+                   "opposite meaning: True hides a key."),
+        ),
+    ),
+    Quiz(
+        id="q07_minus_1e9", chapter=CHAPTER,
+        question="Every key of one query row is masked by filling its scores with −1e9 "
+                 "(float32), and the row goes through softmax. What weights does it get?",
+        choices=(
+            Choice("Uniform: 1/Lk on every (masked) key", True, "Right: all scores are equal, "
+                   "so softmax spreads the weight evenly over keys that should get none, and "
+                   "nothing warns you."),
+            Choice("All zeros", False, "That is what scaled_dot_product_attention and this "
+                   "course's masked_softmax return, because they treat an empty row "
+                   "explicitly; a plain softmax must sum to one."),
+            Choice("NaN", False, "That happens with −inf: max −inf, then −inf − (−inf) = NaN. "
+                   "With −1e9 every entry is finite."),
+            Choice("One-hot on the largest original score", False, "The fill replaces the "
+                   "scores, so every entry is −1e9: nothing is left to prefer."),
+        ),
+    ),
+    Quiz(
+        id="q07_float16", chapter=CHAPTER,
+        question="What does np.float16(-1e9) give (and torch's masked_fill(mask, -1e9) on a "
+                 "float16 tensor try to store)?",
+        choices=(
+            Choice("−inf: the largest float16 is 65504", True, "Right: numpy rounds it to "
+                   "−inf (with an overflow warning) and torch refuses with a RuntimeError. "
+                   "Use −inf itself, or torch.finfo(dtype).min, and handle empty rows."),
+            Choice("−1e9", False, "float16 has 5 exponent bits: nothing beyond ±65504 is "
+                   "finite."),
+            Choice("−65504, the most negative float16", False, "Casting does not saturate: "
+                   "values beyond the range overflow to −inf."),
+            Choice("NaN", False, "Overflow gives ±inf, not NaN; the NaN comes later, from "
+                   "−inf − (−inf) in a fully masked row."),
+        ),
+    ),
+    Quiz(
+        id="q07_padding_shape", chapter=CHAPTER,
+        question="Scores have shape (B, H, Lq, Lk) and the key padding mask has shape (B, Lk). "
+                 "Which version of the mask hides the padded keys of each sequence?",
+        choices=(
+            Choice("mask[:, None, None, :]", True, "Right: (B, 1, 1, Lk) lines the batch up "
+                   "with B and the keys with Lk, and broadcasts over heads and queries."),
+            Choice("mask[:, None, :, None]", False, "(B, 1, Lq, 1) hides query rows, not key "
+                   "columns: padded queries get empty rows and padded keys stay visible."),
+            Choice("mask, unchanged", False, "Broadcasting aligns from the right: (B, Lk) "
+                   "pairs B with Lq, so this either fails or, when B = Lq, mixes sequences."),
+            Choice("mask[None, None, :, :]", False, "(1, 1, B, Lk) also pairs the batch axis "
+                   "with the queries."),
+        ),
+    ),
+    Quiz(
+        id="q07_after_softmax", chapter=CHAPTER,
+        question="softmax(2, 1, 0) = (0.665, 0.245, 0.090). The third key is padding, and the "
+                 "mask is applied after the softmax by zeroing its weight. What do the row's "
+                 "weights sum to now? (three decimals)",
+        answer=0.910, tolerance=2e-3,
+        wrong_answers=((1.0, "That is what masking before the softmax gives (or renormalising "
+                             "afterwards). Zeroing after leaves 0.665 + 0.245."),
+                       (0.09, "That is the weight removed; the row keeps 0.665 + 0.245.")),
+        explanation="0.665 + 0.245 = 0.910: the output is no longer a weighted average. "
+                    "Masking the score with −inf first gives softmax(2, 1) = (0.731, 0.269).",
+    ),
+]
