@@ -38,6 +38,26 @@ def _softmax(z, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+# Learners who see −inf often "fix" log(0) with a small constant: finite, but capped at log(eps).
+_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+
+
+def _log_plus(eps):
+    return lambda p: np.log(p + eps)
+
+
+def _log_clipped(eps):
+    return lambda p: np.log(np.clip(p, eps, None))
+
+
+_PATCHED_LOGS = [make(eps) for eps in _EPSILONS for make in (_log_plus, _log_clipped)]
+
+
+def _patched_twins(make):
+    """One log_of_softmax twin per way of keeping log(0) finite, from make(log) -> twin."""
+    return tuple(Twin("log_of_softmax", make(log)) for log in _PATCHED_LOGS)
+
+
 # --- log_prob_of -------------------------------------------------------------------------------
 
 def log_prob_of(z, index):
@@ -57,6 +77,10 @@ def _log_prob_no_max_shift(z, index):
     return z[index] - np.log(np.sum(np.exp(z)))
 
 
+def _log_prob_patched(log):
+    return lambda z, index: log(_softmax(z)[index])
+
+
 def _log_prob_cases(rng):
     for _ in range(4):
         K = int(rng.integers(2, 10))
@@ -74,7 +98,7 @@ def _log_prob_probes():
         case(np.array([2.0, 1.0, 0.0]), 0, note="the lesson's (2, 1, 0)"),
         case(np.array([0.0, -200.0], dtype=np.float32), 1,
              note="float32 [0, −200], where softmax underflows to 0"),
-        case(np.array([3.0, -800.0, 0.5]), 1, note="a gap of 800, where float64 softmax gives 0"),
+        case(np.array([3.0, -800.0, 1.0]), 1, note="a gap of 800, where float64 softmax gives 0"),
         case(np.array([1000.0, 1001.0, 1002.0]), 2, note="logits near 1000"),
         case(np.array([0.0, -20.0, 5.0], dtype=np.float16), 1, note="float16"),
     ]
@@ -115,6 +139,10 @@ def _ls_no_keepdims(z, axis=-1):
     return z - m - np.log(np.sum(np.exp(z - m), axis=axis))
 
 
+def _ls_patched(log):
+    return lambda z, axis=-1: log(_softmax(z, axis=axis))
+
+
 def _ls_cases(rng):
     for ndim, dtype in ((1, np.float64), (2, np.float32), (2, np.float64), (3, np.float64),
                         (3, np.float32)):
@@ -133,7 +161,7 @@ def _ls_probes():
              note="float32 [0, −200], where softmax underflows to 0"),
         case(np.array([[0.0, -50.0, -100.0, -120.0], [1.0, 0.0, -1.0, -2.0]],
                       dtype=np.float32), note="gaps of 50, 100 and 120 in float32"),
-        case(np.array([[3.0, -800.0, 0.5], [2.0, 2.0, -745.5]]),
+        case(np.array([[3.0, -800.0, 1.0], [2.0, 2.0, -746.0]]),
              note="gaps beyond 745, where float64 softmax gives 0"),
         case(np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -999.0]]),
              note="logits near ±1000"),
@@ -196,6 +224,13 @@ def _seq_over_positions(logits, tokens):
     return log_p[np.arange(len(tokens)), tokens].sum()
 
 
+def _seq_patched(log):
+    def twin(logits, tokens):
+        p = _softmax(logits, axis=-1)
+        return log(p[np.arange(len(tokens)), tokens]).sum()
+    return twin
+
+
 def _ls_reference(logits):
     return log_softmax(logits, axis=-1)
 
@@ -229,7 +264,7 @@ def _seq_probes():
         case(np.array([[0.0, -200.0, 1.0], [2.0, 0.0, 1.0], [0.5, 0.0, -1.0], [1.0, 3.0, 0.0]],
                       dtype=np.float32), np.array([1, 0, 2, 1]),
              note="a float32 token 200 below the best"),
-        case(np.array([[3.0, -800.0, 0.5, 1.0], [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 0.0, 0.0]]),
+        case(np.array([[3.0, -800.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 0.0, 0.0]]),
              np.array([1, 3, 0]), note="a token 803 below the best, where float64 softmax is 0"),
         case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [1.0, 0.0]]), np.array([1, 0, 0]),
              note="logits near ±1000"),
@@ -275,6 +310,13 @@ def _ppl_next_token(logits, tokens):
     return np.exp(-_ls_reference(logits)[np.arange(len(tokens) - 1), tokens[1:]].mean())
 
 
+def _ppl_patched(log):
+    def twin(logits, tokens):
+        p = _softmax(logits, axis=-1)
+        return np.exp(-log(p[np.arange(len(tokens)), tokens]).mean())
+    return twin
+
+
 def _ppl_cases(rng):
     for _ in range(3):
         L, V = (int(n) for n in rng.permutation(np.arange(2, 13))[:2])
@@ -309,7 +351,8 @@ PROBLEMS = [
         reference=log_prob_of, generate=_log_prob_cases, probes=_log_prob_probes,
         twins=(Twin("log_of_softmax", _log_prob_log_of_softmax),
                Twin("log_of_softmax", _log_prob_log_of_naive_softmax),
-               Twin("no_max_shift", _log_prob_no_max_shift)),
+               Twin("no_max_shift", _log_prob_no_max_shift),
+               *_patched_twins(_log_prob_patched)),
         hints=("Do not compute the probability and then its log: take the log of the formula "
                "e^(z_k) / Σ_j e^(z_j) on paper first.",
                "log(e^(z_k) / Σ_j e^(z_j)) = z_k − log Σ_j e^(z_j), and that log-sum-exp is "
@@ -327,6 +370,7 @@ PROBLEMS = [
         reference=log_softmax, generate=_ls_cases, probes=_ls_probes,
         twins=(Twin("log_of_softmax", _ls_log_of_softmax),
                Twin("log_of_softmax", _ls_log_of_naive_softmax),
+               *_patched_twins(_ls_patched),
                Twin("no_max_shift", _ls_no_max_shift),
                Twin("global_max_shift", _ls_global_max),
                Twin("wrong_axis", _ls_last_axis),
@@ -352,6 +396,7 @@ PROBLEMS = [
         twins=(Twin("probability_product_underflow", _seq_product),
                Twin("probability_product_underflow", _seq_product_loop),
                Twin("log_of_softmax", _seq_log_of_softmax),
+               *_patched_twins(_seq_patched),
                Twin("no_max_shift", _seq_no_max_shift),
                Twin("wrong_target_indexing", _seq_columns),
                Twin("wrong_target_indexing", _seq_rows),
@@ -375,6 +420,7 @@ PROBLEMS = [
         reference=perplexity, generate=_ppl_cases, probes=_ppl_probes,
         twins=(Twin("probability_product_underflow", _ppl_product),
                Twin("log_of_softmax", _ppl_log_of_softmax),
+               *_patched_twins(_ppl_patched),
                Twin("no_max_shift", _ppl_no_max_shift),
                Twin("sum_not_mean", _ppl_sum),
                Twin("wrong_log_base", _ppl_base_two),
