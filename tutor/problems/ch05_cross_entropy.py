@@ -110,6 +110,17 @@ def _ce_log_of_softmax(logits, targets):
     return -np.mean(np.log(p[np.arange(len(p)), targets]))
 
 
+def _ce_onehot_no_max_shift(logits, targets):
+    z = np.asarray(logits)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return np.mean(-(np.eye(z.shape[1])[targets] * log_p).sum(axis=1))
+
+
+def _ce_onehot_log_of_softmax(logits, targets):
+    z = np.asarray(logits)
+    return np.mean(-(np.eye(z.shape[1])[targets] * np.log(_softmax(z))).sum(axis=1))
+
+
 def _ce_log_of_softmax_clipped(eps):
     """log(softmax) with the probabilities clipped at eps: finite, but capped at −log(eps)."""
     def ce(logits, targets):
@@ -126,7 +137,7 @@ def _ce_log_of_softmax_plus(eps):
     return ce
 
 
-_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+_EPSILONS = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
 
 
 def _targets(rng, N, K, dtype=None):
@@ -226,7 +237,11 @@ def _grad_no_max_shift(logits, targets):
 
 def _grad_wrt_probabilities(logits, targets):
     z = np.asarray(logits)
-    return -_onehot(targets, z.shape[1]) / _softmax(z) / len(z)
+    N = len(z)
+    p = _softmax(z)
+    g = np.zeros_like(p)
+    g[np.arange(N), targets] = -1 / p[np.arange(N), targets]
+    return g / N
 
 
 # --- softmax_jacobian --------------------------------------------------------------------------
@@ -532,6 +547,22 @@ def _t_no_max_shift(logits, targets):
     return (torch.log(torch.exp(logits).sum(dim=1)) - _t_pick(logits, targets)).mean()
 
 
+def _t_no_max_shift_one_hot(logits, targets):
+    import torch
+    import torch.nn.functional as F
+
+    log_p = logits - torch.log(torch.exp(logits).sum(dim=1, keepdim=True))
+    return -(F.one_hot(targets, logits.shape[1]) * log_p).sum(dim=1).mean()
+
+
+def _t_log_of_softmax_one_hot(logits, targets):
+    import torch
+    import torch.nn.functional as F
+
+    log_p = torch.log(torch.softmax(logits, dim=1))
+    return -(F.one_hot(targets, logits.shape[1]) * log_p).sum(dim=1).mean()
+
+
 def _t_picks_columns(logits, targets):
     return (_t_lse(logits) - logits[:, targets]).mean()
 
@@ -578,7 +609,9 @@ PROBLEMS = [
                Twin("wrong_target_indexing", _ce_onehot_rows),
                Twin("no_max_shift", _ce_no_max_shift),
                Twin("no_max_shift", _ce_log_of_naive_softmax),
+               Twin("no_max_shift", _ce_onehot_no_max_shift),
                Twin("log_of_softmax", _ce_log_of_softmax),
+               Twin("log_of_softmax", _ce_onehot_log_of_softmax),
                *(Twin("log_of_softmax", _ce_log_of_softmax_clipped(e)) for e in _EPSILONS),
                *(Twin("log_of_softmax", _ce_log_of_softmax_plus(e)) for e in _EPSILONS)),
         hints=("Take the log of the softmax formula before computing anything: "
@@ -678,7 +711,9 @@ PROBLEMS = [
                Twin("sum_not_mean", _t_summed),
                Twin("softmax_before_ce", _t_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax),
+               Twin("log_of_softmax", _t_log_of_softmax_one_hot),
                Twin("no_max_shift", _t_no_max_shift),
+               Twin("no_max_shift", _t_no_max_shift_one_hot),
                Twin("wrong_target_indexing", _t_picks_columns)),
         hints=("Write the numpy cross_entropy again with torch operations: the same "
                "logsumexp(z) − z_y per row, the same mean. Autograd differentiates whatever "
