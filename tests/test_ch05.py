@@ -779,3 +779,19 @@ def test_the_explorer_draws_the_lessons_own_function():
     e.controls["margin"].value = 0.5
     assert np.isclose(e.marker.get_data()[1][0],
                       2 * ch05.cross_entropy(e.logits()[None], np.array([0])))
+
+
+def test_a_named_mistake_that_raised_says_where_it_raised():
+    def cross_entropy(logits, targets):
+        z = np.asarray(logits, dtype=float)
+        onehot = np.zeros(z.shape)
+        onehot[targets] = 1            # rows, not one entry per row
+        return -(onehot * special.log_softmax(z, axis=1)).sum(axis=1).mean()
+
+    line = cross_entropy.__code__.co_firstlineno + 3
+    result = tutor.check("cross_entropy", cross_entropy, seed=0)
+    assert result.misconception == "wrong_target_indexing"
+    assert result.message.endswith(
+        "On cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]) (N = 1, K = 2) the answer is "
+        f"1.7014 but it raised IndexError at line {line} of test_ch05.py: "
+        "`onehot[targets] = 1            # rows, not one entry per row`.")

@@ -547,7 +547,7 @@ def _diagnosed(problem: Problem, misconception_id: str, t: _Trial, seed: int) ->
         got = "it changed the input in place"
     if t.outcome.mutated:
         got = "it tried to write into the input"
-    else:
+    elif not t.outcome.raised:
         got = f"it returned {fmt_value(_safe_array(t.outcome.value))}"
     expected = fmt_value(_safe_array(t.expected))
     return Result(problem.id, "failed",
