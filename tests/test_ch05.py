@@ -5,12 +5,14 @@ and the margin explorer shows the loss and the gradient p − y."""
 
 from __future__ import annotations
 
+import io
 import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import special
 
 import tutor
@@ -765,6 +767,21 @@ def test_double_softmax_shows_a_flat_curve_and_a_starved_gradient():
     assert np.abs(heights(e.bars)).max() < 0.2 < np.abs(e.gradient()).max()
     assert e.grad_title.get_text() == "gradient through a double softmax"
     assert "double softmax: loss" in e.readout.value
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_a_cached_redraw_shows_the_same_pixels_as_a_full_redraw(double):
+    def pixels(plot):
+        return np.asarray(Image.open(io.BytesIO(plot.image.value)).convert("RGBA"))
+
+    e = MarginExplorer()
+    e.controls["double softmax"].value = double
+    e.controls["margin"].value = -3.0
+    e.controls["margin"].value = 2.5
+    cached = pixels(e.plot)
+    e.plot.invalidate()
+    e.plot.refresh()
+    assert np.array_equal(cached, pixels(e.plot)), "an old position or title was left on screen"
 
 
 def test_the_explorer_draws_the_lessons_own_function():

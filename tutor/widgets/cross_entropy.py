@@ -60,8 +60,8 @@ class MarginExplorer(Explorer):
         (self.double_curve,) = loss_ax.plot(grid, doubled, color=_DOUBLE, lw=2, ls="--",
                                             label="on softmax(z): double softmax")
         loss_ax.axhline(np.log(self.K), color="#9e9e9e", lw=0.8, ls=":")
-        loss_ax.text(-MARGIN + 0.2, np.log(self.K) + 0.15, f"ln K = {np.log(self.K):.3f}",
-                     color="#616161", fontsize=8)
+        loss_ax.text(MARGIN - 0.2, np.log(self.K) + 0.12, f"ln K = {np.log(self.K):.3f}",
+                     color="#616161", fontsize=8, ha="right", va="bottom")
         (self.marker,) = loss_ax.plot([], [], "o", color=_TARGET, ms=9)
         (self.double_marker,) = loss_ax.plot([], [], "o", color=_DOUBLE, ms=8)
         self.loss_label = loss_ax.text(0, 0, "", color=_TARGET, fontsize=9)
@@ -79,8 +79,10 @@ class MarginExplorer(Explorer):
         grad_ax.set_ylim(-1.15, 1.15)
         self.grad_title = grad_ax.set_title("gradient p − y")
         self.plot.fig.tight_layout()
+        # The title only changes with the checkbox: it is part of the cached background, and
+        # update() asks for a full redraw when it changes.
         self.plot.animate(self.double_curve, self.marker, self.double_marker, self.loss_label,
-                          *self.bars, *self.bar_labels, self.grad_title)
+                          *self.bars, *self.bar_labels)
         self._wire()
 
     def logits(self, margin: float | None = None) -> np.ndarray:
@@ -126,8 +128,10 @@ class MarginExplorer(Explorer):
             text.set_text(f"{height:+.3f}")
             text.set_y(height + 0.05 if height >= 0 else height - 0.05)
             text.set_verticalalignment("bottom" if height >= 0 else "top")
-        self.grad_title.set_text("gradient through a double softmax" if double
-                                 else "gradient p − y")
+        title = "gradient through a double softmax" if double else "gradient p − y"
+        if self.grad_title.get_text() != title:
+            self.grad_title.set_text(title)
+            self.plot.invalidate()
 
         p = _softmax(self.logits())
         shown = ", ".join(f"{v:+.3f}" for v in g)
