@@ -1,7 +1,8 @@
 """Shared test set-up: a throwaway progress folder and the rules for real-browser tests.
 
 TUTOR_HOME points at a temporary folder for the whole session, set in the environment so that
-kernels started by the tests (JupyterLab, nbclient) inherit it: no test writes to ~/.tutor.
+kernels started by the tests (JupyterLab, nbclient) inherit it: no test writes to ~/.tutor. Each
+test then gets a fresh one of its own, so no test sees the progress another one recorded.
 
 Tests marked `browser` need Debian's `chromium` on PATH. Without it they are skipped with a
 reason, except under CI (CI=true), where a missing browser is a failure: CI must test what a
@@ -30,6 +31,11 @@ def chromium() -> str | None:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_progress_folder(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TUTOR_HOME", str(tmp_path_factory.mktemp("tutor-home")))
 
 
 @pytest.hookimpl(tryfirst=True)

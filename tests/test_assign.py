@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tutor import __main__ as tutor_cli
 from tutor import assign
 from tutor import problems as registry
 
@@ -38,8 +39,18 @@ def _notebook(*sources: str) -> nbformat.NotebookNode:
 
 
 def _tutor(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m tutor ARGS` in a fresh interpreter, as a maintainer runs it."""
     return subprocess.run([sys.executable, "-m", "tutor", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=120)
+
+
+def _tutor_here(*args: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
+    """The same command run in this process (quicker): exit code, stdout, stderr."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = tutor_cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 SOLVED = '''def softmax(z, axis=-1):
@@ -114,35 +125,39 @@ def test_assign_check_passes_on_the_course():
 
 
 @pytest.fixture
-def course(tmp_path):
+def course(tmp_path, capsys, monkeypatch):
     """A small course folder: one solution notebook and its generated exercise."""
     (tmp_path / "solutions").mkdir()
     nbformat.write(_notebook("import numpy as np", SOLVED, 'tutor.check("softmax")'),
                    tmp_path / "solutions" / "02_softmax.ipynb")
-    done = _tutor("assign", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "wrote exercises/02_softmax.ipynb" in done.stdout
+    code, out, err = _tutor_here("assign", cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "wrote exercises/02_softmax.ipynb" in out
     return tmp_path
 
 
-def test_assign_check_fails_naming_a_hand_edited_exercise(course):
+def test_assign_check_fails_naming_a_hand_edited_exercise(course, capsys, monkeypatch):
     exercise = course / "exercises" / "02_softmax.ipynb"
-    assert _tutor("assign", "--check", cwd=course).returncode == 0
+    assert _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                       monkeypatch=monkeypatch)[0] == 0
     exercise.write_text(exercise.read_text().replace("...", "return None"))
-    done = _tutor("assign", "--check", cwd=course)
-    assert done.returncode == 1
-    assert "exercises/02_softmax.ipynb differs from what solutions/ generates" in done.stderr
+    code, _, err = _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                               monkeypatch=monkeypatch)
+    assert code == 1
+    assert "exercises/02_softmax.ipynb differs from what solutions/ generates" in err
 
 
-def test_assign_check_fails_naming_a_missing_or_orphaned_exercise(course):
+def test_assign_check_fails_naming_a_missing_or_orphaned_exercise(course, capsys, monkeypatch):
     (course / "exercises" / "02_softmax.ipynb").rename(course / "exercises" / "03_old.ipynb")
-    done = _tutor("assign", "--check", cwd=course)
-    assert done.returncode == 1
-    assert "exercises/02_softmax.ipynb is missing" in done.stderr
-    assert "exercises/03_old.ipynb has no source in solutions/" in done.stderr
+    code, _, err = _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                               monkeypatch=monkeypatch)
+    assert code == 1
+    assert "exercises/02_softmax.ipynb is missing" in err
+    assert "exercises/03_old.ipynb has no source in solutions/" in err
 
 
 def test_assign_check_fails_on_a_tampered_copy_of_the_course(tmp_path):
+    """The real command, on a copy of the course with one exercise edited by hand."""
     if not SOLUTIONS:
         pytest.skip("no notebooks in solutions/ yet")
     for folder in ("solutions", "exercises"):
