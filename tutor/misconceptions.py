@@ -235,6 +235,31 @@ CATALOGUE: dict[str, Misconception] = {
            "Distillation uses KL(teacher ‖ student) = Σ p_teacher·(log p_teacher − "
            "log p_student); KL is not symmetric.",
            "06_temperature", "Distillation"),
+        _m("top_p_keeps_extra", "One entry too many at the top-p boundary",
+           "When the entries before one already sum to exactly p, the nucleus is complete: keep "
+           "an entry only while the mass before it is strictly below p (cumsum − probs < p); "
+           "≤ p keeps one entry more than the smallest set.",
+           "06_temperature", "Top-k and top-p"),
+        _m("sorted_order_returned", "Filtered logits left in sorted order",
+           "The kept set is found on sorted probabilities, but the answer must keep each logit "
+           "in its own place in the vocabulary: put the decisions back with the sort indices "
+           "(np.put_along_axis, or scatter in PyTorch).",
+           "06_temperature", "Top-k and top-p"),
+        _m("filter_returns_probabilities", "Probabilities returned by a filter",
+           "A top-k or top-p filter returns logits: kept entries unchanged, the others −inf. "
+           "The softmax comes later (and renormalises by itself), so that filters and "
+           "temperature can be chained on the same scale.",
+           "06_temperature", "Top-k and top-p"),
+        _m("kl_mean_over_classes", "KL averaged over the classes too",
+           "The KL divergence of one example is a sum over its K classes; average only over "
+           "the N examples. Dividing by N·K (F.kl_div with reduction='mean') makes the loss K "
+           "times too small; use reduction='batchmean'.",
+           "06_temperature", "Distillation"),
+        _m("soft_ce_not_kl", "Soft cross-entropy instead of KL",
+           "−Σ p_teacher·log p_student is KL(teacher ‖ student) plus the teacher's entropy: "
+           "the same gradient, but not the same value. Subtract the entropy, i.e. compute "
+           "Σ p_teacher·(log p_teacher − log p_student).",
+           "06_temperature", "Distillation"),
         # 07 attention masking
         _m("causal_wrong_triangle", "Upper triangle instead of lower",
            "Query i may attend keys j ≤ i: the keep-mask is lower-triangular (np.tril), "

@@ -1,0 +1,968 @@
+"""Chapter 06 from the learner's side: right answers in any style pass (numpy, loops, torch,
+scipy), wrong answers written the way learners write them are named with the right
+misconception, the ValueError contracts and the statistical check of `sample_next_token` behave,
+and the messages a learner reads are pinned word for word."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+import tutor
+from tutor import checking
+from tutor import problems as registry
+from tutor.problems import ch06_temperature as ch06
+
+SEEDS = range(4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_warmed_up():
+    """Import torch and take one optimiser step up front, so that torch's one-time set-up
+    (seconds on a busy machine) is not timed as part of a check."""
+    import torch
+
+    x = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([x], max_iter=2)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((x - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
+def passes(problem_id, fn, seeds=SEEDS):
+    for seed in seeds:
+        result = tutor.check(problem_id, fn, seed=seed)
+        assert result.passed, f"seed {seed}: {result.message}"
+
+
+def torch_in(x):
+    import torch
+
+    return torch.as_tensor(np.asarray(x))
+
+
+def stable_softmax(z, axis=-1):
+    z = np.asarray(z, dtype=float)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Right answers, in several styles
+
+
+def softmax_temperature_logsumexp(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    x = np.asarray(z) / T
+    return np.exp(x - special.logsumexp(x, axis=-1, keepdims=True))
+
+
+def softmax_temperature_scipy(z, T):
+    if not T > 0:
+        raise ValueError(f"bad temperature {T}")
+    return special.softmax(np.divide(z, T), axis=-1)
+
+
+def softmax_temperature_torch(z, T):
+    import torch
+
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return torch.softmax(torch_in(z) / T, dim=-1)
+
+
+def softmax_temperature_loops(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    for index in np.ndindex(z.shape[:-1]):
+        row = [v / T for v in z[index]]
+        top = max(row)
+        e = [math.exp(v - top) for v in row]
+        out[index] = [v / sum(e) for v in e]
+    return out
+
+
+def softmax_temperature_power(z, T):
+    """p^(1/T), renormalised, is softmax(z / T): the probabilities-side form done right."""
+    if T <= 0:
+        raise ValueError("T must be positive")
+    q = stable_softmax(z) ** (1 / T)
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def softmax_temperature_own_dtype(z, T):
+    """Computes in the input's own dtype, float32 included."""
+    if T <= 0:
+        raise ValueError("T must be positive")
+    x = z / np.asarray(T, dtype=z.dtype)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def entropy_scipy_stats(z, axis=-1):
+    return stats.entropy(special.softmax(z, axis=axis), axis=axis)
+
+
+def entropy_entr(z, axis=-1):
+    return special.entr(special.softmax(z, axis=axis)).sum(axis=axis)
+
+
+def entropy_torch(z, axis=-1):
+    import torch
+
+    logits = torch.movedim(torch_in(z), axis, -1)
+    return torch.distributions.Categorical(logits=logits).entropy()
+
+
+def entropy_loops(z, axis=-1):
+    moved = np.moveaxis(np.asarray(z, dtype=float), axis, -1)
+    out = np.empty(moved.shape[:-1])
+    for index in np.ndindex(out.shape):
+        row = list(moved[index])
+        top = max(row)
+        lse = top + math.log(sum(math.exp(v - top) for v in row))
+        out[index] = -sum(math.exp(v - lse) * (v - lse) for v in row)
+    return out
+
+
+def entropy_log_softmax(z, axis=-1):
+    log_p = special.log_softmax(z, axis=axis)
+    return -np.sum(np.exp(log_p) * log_p, axis=axis)
+
+
+def entropy_nansum(z, axis=-1):
+    """p·log p with NaN for p = 0, dropped by nansum: right, if not pretty."""
+    p = stable_softmax(z, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.nansum(p * np.log(p), axis=axis)
+
+
+def top_k_partition(logits, k):
+    z = np.asarray(logits, dtype=float)
+    kth = np.partition(z, -k, axis=-1)[..., [-k]]
+    return np.where(z >= kth, z, -np.inf)
+
+
+def top_k_torch(logits, k):
+    import torch
+
+    t = torch_in(logits)
+    kth = torch.topk(t, k, dim=-1).values[..., -1:]
+    return t.masked_fill(t < kth, float("-inf"))
+
+
+def top_k_loops(logits, k):
+    z = np.asarray(logits, dtype=float)
+    out = np.full(z.shape, -np.inf)
+    for index in np.ndindex(z.shape[:-1]):
+        kth = sorted(z[index], reverse=True)[k - 1]
+        for j, v in enumerate(z[index]):
+            if v >= kth:
+                out[index + (j,)] = v
+    return out
+
+
+def top_p_numpy(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(z, axis=-1)[..., ::-1]
+    q = np.take_along_axis(special.softmax(z, axis=-1), order, axis=-1)
+    keep_sorted = np.cumsum(q, axis=-1) - q < p
+    keep = np.zeros_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    return np.where(keep, z, -np.inf)
+
+
+def top_p_ascending(logits, p):
+    """Hugging Face's way round: sort ascending and drop the tail whose mass is ≤ 1 − p."""
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(z, axis=-1)
+    q = np.take_along_axis(special.softmax(z, axis=-1), order, axis=-1)
+    drop_sorted = np.cumsum(q, axis=-1) <= 1 - p
+    drop_sorted[..., -1] = False
+    drop = np.zeros_like(drop_sorted)
+    np.put_along_axis(drop, order, drop_sorted, axis=-1)
+    return np.where(drop, -np.inf, z)
+
+
+def top_p_torch(logits, p):
+    import torch
+
+    t = torch_in(logits)
+    sorted_logits, order = torch.sort(t, descending=True, dim=-1)
+    q = torch.softmax(sorted_logits, dim=-1)
+    drop_sorted = torch.cumsum(q, dim=-1) - q >= p
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return t.masked_fill(drop, float("-inf"))
+
+
+def top_p_loops(logits, p):
+    z = np.asarray(logits, dtype=float)
+    out = np.full(z.shape, -np.inf)
+    for index in np.ndindex(z.shape[:-1]):
+        row = z[index]
+        probs = stable_softmax(row)
+        total = 0.0
+        for j in sorted(range(len(row)), key=lambda j: -row[j]):
+            out[index + (j,)] = row[j]
+            total += probs[j]
+            if total >= p:
+                break
+    return out
+
+
+def sample_choice(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    return int(rng.choice(len(logits), p=special.softmax(np.divide(logits, temperature))))
+
+
+def sample_inverse_cdf(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    cdf = np.cumsum(stable_softmax(np.divide(logits, temperature)))
+    return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+
+
+def sample_gumbel_max(logits, temperature, rng):
+    """argmax(z / T + Gumbel noise) is an exact draw from softmax(z / T)."""
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    return int(np.argmax(z / temperature + rng.gumbel(size=z.shape)))
+
+
+def sample_torch(logits, temperature, rng):
+    import torch
+
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    t = torch_in(logits).double()
+    if temperature == 0:
+        return int(torch.argmax(t))
+    cdf = torch.cumsum(torch.softmax(t / temperature, dim=-1), dim=-1)
+    u = torch.tensor([rng.random()], dtype=cdf.dtype) * cdf[-1]
+    return int(torch.searchsorted(cdf, u, right=True).clamp(max=len(cdf) - 1))
+
+
+def sample_multinomial(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return np.argmax(logits)
+    return rng.multinomial(1, stable_softmax(np.divide(logits, temperature))).argmax()
+
+
+def ece_loop(probs, labels, n_bins=15):
+    probs = np.asarray(probs, dtype=float)
+    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
+    correct = (pred == np.asarray(labels)).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    total = 0.0
+    for b in range(n_bins):
+        in_bin = (conf > edges[b]) & (conf <= edges[b + 1])
+        if b == 0:
+            in_bin |= conf == 0
+        if in_bin.sum() > 0:
+            total += in_bin.sum() / len(conf) * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return total
+
+
+def ece_digitize(probs, labels, n_bins=15):
+    conf = np.max(probs, axis=-1)
+    correct = np.argmax(probs, axis=-1) == labels
+    bins = np.digitize(conf, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
+    right = np.bincount(bins, weights=correct, minlength=n_bins)
+    sure = np.bincount(bins, weights=conf, minlength=n_bins)
+    return np.sum(np.abs(right - sure)) / len(conf)
+
+
+def ece_histogram(probs, labels, n_bins=15):
+    """np.histogram bins are [lo, hi); on −conf they become (lo, hi] in confidence."""
+    probs = np.asarray(probs, dtype=float)
+    conf = probs.max(axis=-1)
+    correct = (probs.argmax(axis=-1) == labels).astype(float)
+    right, _ = np.histogram(-conf, bins=n_bins, range=(-1, 0), weights=correct)
+    sure, _ = np.histogram(-conf, bins=n_bins, range=(-1, 0), weights=conf)
+    return np.abs(right - sure).sum() / len(conf)
+
+
+def ece_torch(probs, labels, n_bins=15):
+    import torch
+
+    p = torch_in(probs).double()
+    conf, pred = p.max(dim=-1)
+    correct = (pred == torch_in(labels)).double()
+    bins = torch.bucketize(conf, torch.linspace(0, 1, n_bins + 1, dtype=p.dtype)[1:-1])
+    ece = torch.zeros((), dtype=p.dtype)
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            ece += in_bin.double().mean() * (correct[in_bin].mean() - conf[in_bin].mean()).abs()
+    return ece
+
+
+def _mean_nll(T, z, y):
+    return -np.mean(special.log_softmax(z / T, axis=-1)[np.arange(len(y)), y])
+
+
+def fit_temperature_bounded(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    result = optimize.minimize_scalar(lambda u: _mean_nll(np.exp(u), z, y),
+                                      bounds=(np.log(0.01), np.log(1000)), method="bounded",
+                                      options={"xatol": 1e-8})
+    return float(np.exp(result.x))
+
+
+def fit_temperature_bfgs(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    result = optimize.minimize(lambda u: _mean_nll(np.exp(u[0]), z, y), x0=[0.0], tol=1e-12)
+    return float(np.exp(result.x[0]))
+
+
+def fit_temperature_newton(logits, labels):
+    """Newton's method on β = 1/T, where the mean NLL is convex: its derivative is
+    mean(E_p[z] − z_y) and its second derivative mean(Var_p[z])."""
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    z_y = z[np.arange(len(y)), y]
+    beta = 1.0 / np.std(z)
+    for _ in range(100):
+        p = special.softmax(beta * z, axis=-1)
+        mean = (p * z).sum(axis=-1)
+        grad = np.mean(mean - z_y)
+        hess = np.mean((p * z**2).sum(axis=-1) - mean**2)
+        step = grad / hess
+        while beta - step <= 0:
+            step /= 2
+        beta -= step
+        if abs(step) < 1e-12 * beta:
+            break
+    return 1.0 / beta
+
+
+def fit_temperature_torch(logits, labels):
+    import torch
+
+    z = torch_in(logits).double()
+    y = torch_in(labels).long()
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=50, tolerance_grad=1e-9,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp())
+
+
+def fit_temperature_grid(logits, labels):
+    """A coarse grid over log T, then golden-section search around the best point."""
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    grid = np.linspace(np.log(0.01), np.log(1000), 200)
+    best = grid[np.argmin([_mean_nll(np.exp(u), z, y) for u in grid])]
+    result = optimize.minimize_scalar(lambda u: _mean_nll(np.exp(u), z, y),
+                                      bracket=(best - 0.1, best, best + 0.1), method="golden",
+                                      tol=1e-10)
+    return float(np.exp(result.x))
+
+
+def distillation_scipy(student_logits, teacher_logits, T):
+    log_q = special.log_softmax(np.divide(student_logits, T), axis=-1)
+    log_p = special.log_softmax(np.divide(teacher_logits, T), axis=-1)
+    p = special.softmax(np.divide(teacher_logits, T), axis=-1)
+    return T**2 * np.mean(np.sum(p * (log_p - log_q), axis=-1))
+
+
+def distillation_torch_batchmean(student_logits, teacher_logits, T):
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    return F.kl_div(F.log_softmax(s / T, dim=-1), F.log_softmax(t / T, dim=-1),
+                    reduction="batchmean", log_target=True) * T**2
+
+
+def distillation_torch_probs_target(student_logits, teacher_logits, T):
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    return F.kl_div(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1),
+                    reduction="batchmean") * T * T
+
+
+def distillation_loops(student_logits, teacher_logits, T):
+    total = 0.0
+    rows = list(zip(np.asarray(student_logits, dtype=float),
+                    np.asarray(teacher_logits, dtype=float), strict=True))
+    for s, t in rows:
+        s, t = s / T, t / T
+        lse_s = s.max() + math.log(sum(math.exp(v - s.max()) for v in s))
+        lse_t = t.max() + math.log(sum(math.exp(v - t.max()) for v in t))
+        total += sum(math.exp(b - lse_t) * ((b - lse_t) - (a - lse_s))
+                     for a, b in zip(s, t, strict=True))
+    return T * T * total / len(rows)
+
+
+RIGHT = [
+    ("softmax_temperature", f) for f in (softmax_temperature_logsumexp, softmax_temperature_scipy,
+                                         softmax_temperature_torch, softmax_temperature_loops,
+                                         softmax_temperature_power,
+                                         softmax_temperature_own_dtype)
+] + [
+    ("entropy", f) for f in (entropy_scipy_stats, entropy_entr, entropy_torch, entropy_loops,
+                             entropy_log_softmax, entropy_nansum)
+] + [
+    ("top_k_filter", f) for f in (top_k_partition, top_k_torch, top_k_loops)
+] + [
+    ("top_p_filter", f) for f in (top_p_numpy, top_p_ascending, top_p_torch, top_p_loops)
+] + [
+    ("sample_next_token", f) for f in (sample_choice, sample_inverse_cdf, sample_gumbel_max,
+                                       sample_torch, sample_multinomial)
+] + [
+    ("expected_calibration_error", f) for f in (ece_loop, ece_digitize, ece_histogram,
+                                                ece_torch)
+] + [
+    ("fit_temperature", f) for f in (fit_temperature_bounded, fit_temperature_bfgs,
+                                     fit_temperature_newton, fit_temperature_torch,
+                                     fit_temperature_grid)
+] + [
+    ("distillation_loss", f) for f in (distillation_scipy, distillation_torch_batchmean,
+                                       distillation_torch_probs_target, distillation_loops)
+]
+
+
+@pytest.mark.parametrize(("problem_id", "answer"), RIGHT,
+                         ids=[f"{p}-{f.__name__}" for p, f in RIGHT])
+def test_right_answers_in_any_style_pass(problem_id, answer):
+    passes(problem_id, answer)
+
+
+def test_every_model_answer_passes_its_check():
+    for problem in ch06.PROBLEMS:
+        passes(problem.id, problem.reference, seeds=range(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Wrong answers, written the way learners write them (not the twins), and the names they get
+
+
+def w_temperature_times_torch(z, T):
+    import torch
+
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return torch.softmax(torch_in(z) * T, dim=-1)
+
+
+def w_temperature_scipy_unchecked(z, T):
+    return special.softmax(np.asarray(z) / T, axis=-1)
+
+
+def w_temperature_on_scipy_probs(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return special.softmax(special.softmax(z, axis=-1) / T, axis=-1)
+
+
+def w_temperature_assert(z, T):
+    assert T > 0, "temperature must be positive"
+    return special.softmax(np.asarray(z) / T, axis=-1)
+
+
+def w_entropy_scipy_plain_log(z, axis=-1):
+    p = special.softmax(z, axis=axis)
+    return -(p * np.log(p)).sum(axis=axis)
+
+
+def w_entropy_torch_bits(z, axis=-1):
+    import torch
+
+    log_p = torch.log_softmax(torch_in(z), dim=axis)
+    return -(log_p.exp() * log_p).sum(dim=axis) / math.log(2)
+
+
+def w_entropy_scipy_base2(z, axis=-1):
+    return stats.entropy(special.softmax(z, axis=axis), base=2, axis=axis)
+
+
+def w_entropy_rows_only(z, axis=-1):
+    return stats.entropy(special.softmax(z, axis=-1), axis=-1)
+
+
+def w_top_k_torch_scatter(logits, k):
+    import torch
+
+    t = torch_in(logits)
+    values, index = torch.topk(t, k, dim=-1)
+    return torch.full_like(t, float("-inf")).scatter(-1, index, values)
+
+
+def w_top_k_partition_strict(logits, k):
+    z = np.asarray(logits, dtype=float)
+    kth = np.partition(z, -k, axis=-1)[..., [-k]]
+    return np.where(z > kth, z, -np.inf)
+
+
+def w_top_k_zero_mask(logits, k):
+    z = np.array(logits, dtype=float)
+    kth = np.sort(z, axis=-1)[..., [-k]]
+    z[z < kth] = 0
+    return z
+
+
+def w_top_p_loop_stops_early(logits, p):
+    z = np.asarray(logits, dtype=float)
+    out = np.full(z.shape, -np.inf)
+    for index in np.ndindex(z.shape[:-1]):
+        probs = stable_softmax(z[index])
+        total = 0.0
+        for j in np.argsort(-z[index]):
+            if total + probs[j] > p:
+                break
+            out[index + (j,)] = z[index + (j,)]
+            total += probs[j]
+    return out
+
+
+def w_top_p_unsorted_torch(logits, p):
+    import torch
+
+    t = torch_in(logits)
+    q = torch.softmax(t, dim=-1)
+    return t.masked_fill(torch.cumsum(q, dim=-1) - q >= p, float("-inf"))
+
+
+def w_top_p_at_most_p_exclusive(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1)
+    q = np.take_along_axis(special.softmax(z, axis=-1), order, axis=-1)
+    before = np.cumsum(q, axis=-1) - q
+    keep = np.zeros(z.shape, dtype=bool)
+    np.put_along_axis(keep, order, before <= p, axis=-1)
+    return np.where(keep, z, -np.inf)
+
+
+def w_top_p_torch_no_scatter(logits, p):
+    import torch
+
+    t = torch_in(logits)
+    sorted_logits, _ = torch.sort(t, descending=True, dim=-1)
+    q = torch.softmax(sorted_logits, dim=-1)
+    return sorted_logits.masked_fill(torch.cumsum(q, dim=-1) - q >= p, float("-inf"))
+
+
+def w_top_p_renormalised(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1)
+    q = np.take_along_axis(special.softmax(z, axis=-1), order, axis=-1)
+    keep = np.zeros(z.shape, dtype=bool)
+    np.put_along_axis(keep, order, np.cumsum(q, axis=-1) - q < p, axis=-1)
+    kept = np.where(keep, special.softmax(z, axis=-1), 0.0)
+    return kept / kept.sum(axis=-1, keepdims=True)
+
+
+def w_sample_global_choice(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    return int(np.random.choice(len(logits), p=special.softmax(np.divide(logits, temperature))))
+
+
+def w_sample_torch_multinomial(logits, temperature, rng):
+    import torch
+
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(torch.argmax(torch_in(logits)))
+    return int(torch.multinomial(torch.softmax(torch_in(logits) / temperature, dim=-1), 1))
+
+
+def w_sample_greedy(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    return int(np.argmax(special.softmax(np.divide(logits, temperature or 1.0))))
+
+
+def w_sample_gumbel_times(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    return int(np.argmax(z * temperature + rng.gumbel(size=z.shape)))
+
+
+def w_ece_plain_histogram(probs, labels, n_bins=15):
+    conf = np.max(probs, axis=-1)
+    correct = (np.argmax(probs, axis=-1) == labels).astype(float)
+    right, _ = np.histogram(conf, bins=n_bins, range=(0, 1), weights=correct)
+    sure, _ = np.histogram(conf, bins=n_bins, range=(0, 1), weights=conf)
+    return np.abs(right - sure).sum() / len(conf)
+
+
+def w_ece_mean_of_gaps(probs, labels, n_bins=15):
+    conf = np.max(probs, axis=-1)
+    correct = np.argmax(probs, axis=-1) == labels
+    bins = np.digitize(conf, np.linspace(0, 1, n_bins + 1)[1:-1], right=True)
+    gaps = [abs(correct[bins == b].mean() - conf[bins == b].mean())
+            for b in range(n_bins) if np.any(bins == b)]
+    return np.mean(gaps)
+
+
+def w_fit_on_probabilities(logits, labels):
+    p = special.softmax(logits, axis=-1)
+    return fit_temperature_bounded(p, labels)
+
+
+def w_fit_scale_returned(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    result = optimize.minimize_scalar(lambda u: _mean_nll(np.exp(-u), z, y),
+                                      bounds=(np.log(0.001), np.log(100)), method="bounded",
+                                      options={"xatol": 1e-8})
+    return float(np.exp(result.x))
+
+
+def w_distill_torch_mean(student_logits, teacher_logits, T):
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    return F.kl_div(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1),
+                    reduction="mean") * T**2
+
+
+def w_distill_torch_no_t2(student_logits, teacher_logits, T):
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    return F.kl_div(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1),
+                    reduction="batchmean")
+
+
+def w_distill_reverse_rel_entr(student_logits, teacher_logits, T):
+    log_q = special.log_softmax(np.divide(student_logits, T), axis=-1)
+    log_p = special.log_softmax(np.divide(teacher_logits, T), axis=-1)
+    return T**2 * np.mean(np.sum(np.exp(log_q) * (log_q - log_p), axis=-1))
+
+
+def w_distill_sum_torch(student_logits, teacher_logits, T):
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    return F.kl_div(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1),
+                    reduction="sum") * T**2
+
+
+def w_distill_rel_entr(student_logits, teacher_logits, T):
+    p = special.softmax(np.divide(teacher_logits, T), axis=-1)
+    q = special.softmax(np.divide(student_logits, T), axis=-1)
+    return T**2 * special.rel_entr(p, q).sum(axis=-1).mean()
+
+
+def w_distill_soft_ce_torch(student_logits, teacher_logits, T):
+    import torch
+    import torch.nn.functional as F
+
+    s, t = torch_in(student_logits), torch_in(teacher_logits)
+    soft = F.softmax(t / T, dim=-1)
+    return -(soft * torch.log_softmax(s / T, dim=-1)).sum(dim=-1).mean() * T**2
+
+
+WRONG = [
+    ("softmax_temperature", w_temperature_times_torch, "temperature_multiplies"),
+    ("softmax_temperature", w_temperature_scipy_unchecked, "accepts_invalid_temperature"),
+    ("softmax_temperature", w_temperature_on_scipy_probs, "temperature_on_probs"),
+    ("entropy", w_entropy_scipy_plain_log, "entropy_nan_zero_prob"),
+    ("entropy", w_entropy_torch_bits, "wrong_log_base"),
+    ("entropy", w_entropy_scipy_base2, "wrong_log_base"),
+    ("entropy", w_entropy_rows_only, "wrong_axis"),
+    ("top_k_filter", w_top_k_torch_scatter, "top_k_off_by_one"),
+    ("top_k_filter", w_top_k_partition_strict, "top_k_off_by_one"),
+    ("top_k_filter", w_top_k_zero_mask, "mask_fill_zero"),
+    ("top_p_filter", w_top_p_loop_stops_early, "top_p_excludes_crossing"),
+    ("top_p_filter", w_top_p_unsorted_torch, "top_p_unsorted"),
+    ("top_p_filter", w_top_p_at_most_p_exclusive, "top_p_keeps_extra"),
+    ("top_p_filter", w_top_p_torch_no_scatter, "sorted_order_returned"),
+    ("top_p_filter", w_top_p_renormalised, "filter_returns_probabilities"),
+    ("sample_next_token", w_sample_global_choice, "ignores_rng"),
+    ("sample_next_token", w_sample_torch_multinomial, "ignores_rng"),
+    ("sample_next_token", w_sample_greedy, "argmax_not_sample"),
+    ("sample_next_token", w_sample_gumbel_times, "temperature_multiplies"),
+    ("expected_calibration_error", w_ece_plain_histogram, "ece_bin_edges"),
+    ("expected_calibration_error", w_ece_mean_of_gaps, "ece_unweighted"),
+    ("fit_temperature", w_fit_on_probabilities, "temperature_on_probs"),
+    ("fit_temperature", w_fit_scale_returned, "temperature_multiplies"),
+    ("distillation_loss", w_distill_torch_mean, "kl_mean_over_classes"),
+    ("distillation_loss", w_distill_torch_no_t2, "no_t_squared"),
+    ("distillation_loss", w_distill_reverse_rel_entr, "kl_direction"),
+    ("distillation_loss", w_distill_sum_torch, "sum_not_mean"),
+    ("distillation_loss", w_distill_rel_entr, "log_of_softmax"),
+    ("distillation_loss", w_distill_soft_ce_torch, "soft_ce_not_kl"),
+]
+
+NAMING_SEEDS = range(3)
+
+
+def test_wrong_answers_are_named_nine_times_in_ten():
+    assert len(WRONG) >= 15
+    named, misnamed = 0, []
+    for problem_id, answer, expected in WRONG:
+        for seed in NAMING_SEEDS:
+            result = tutor.check(problem_id, answer, seed=seed)
+            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
+            if result.misconception == expected:
+                named += 1
+            else:
+                misnamed.append((answer.__name__, seed, result.misconception, result.message))
+    rate = named / (len(WRONG) * len(NAMING_SEEDS))
+    assert rate >= 0.9, f"{rate:.0%} named right; misses: {misnamed}"
+
+
+@pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG,
+                         ids=[a.__name__ for _, a, _ in WRONG])
+def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
+    result = tutor.check(problem_id, answer, seed=0)
+    assert result.status == "failed"
+    assert result.misconception == expected, result.message
+
+
+def test_an_assert_instead_of_a_value_error_is_reported_as_such():
+    result = tutor.check("softmax_temperature", w_temperature_assert, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message == ("On softmax_temperature(z=[2., 1., 0.], T=0) (T = 0, which must "
+                              "raise ValueError), your softmax_temperature raised "
+                              "AssertionError instead of ValueError.")
+
+
+def test_a_value_error_for_a_valid_temperature_is_not_mistaken_for_the_contract():
+    """Broadcasting errors are ValueErrors too: on a valid T they are reported as errors."""
+    def softmax_temperature(z, T):
+        if T <= 0:
+            raise ValueError("T must be positive")
+        e = np.exp(np.asarray(z) / T)
+        return e / e.sum(axis=-1)
+
+    result = tutor.check("softmax_temperature", softmax_temperature, seed=0)
+    assert result.status in {"error", "failed"}
+    assert "ValueError: operands could not be broadcast" in result.message or \
+        result.misconception == "missing_keepdims"
+
+
+def test_a_mistake_no_twin_knows_gets_expected_versus_got():
+    def entropy(z, axis=-1):  # the minus sign forgotten
+        log_p = special.log_softmax(z, axis=axis)
+        return np.sum(np.exp(log_p) * log_p, axis=axis)
+
+    result = tutor.check("entropy", entropy, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message == ("On entropy(z=[2., 1., 0.]) (the lesson's (2, 1, 0)), your "
+                              "entropy returned -0.8324 instead of 0.8324.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The statistical check of sample_next_token
+
+
+def test_many_correct_samplers_with_different_seeds_all_pass():
+    """Each check runs several chi-square tests at 1e-9; 3 samplers × 25 seeds never fail."""
+    problem = registry.get("sample_next_token")
+    for answer in (sample_choice, sample_inverse_cdf, sample_gumbel_max):
+        for seed in range(100, 125):
+            result = checking.run(problem, answer, seed=seed)
+            assert result.passed, f"{answer.__name__}, seed {seed}: {result.message}"
+
+
+def test_the_goodness_of_fit_test_is_calibrated_under_the_null():
+    """Counts drawn from the very probabilities tested: p-values are uniform, so the fraction
+    under 1 % is about 1 %, and none comes near the 1e-9 threshold."""
+    rng = np.random.default_rng(0)
+    probs = ch06.softmax(np.array([2.0, 1.0, 0.5, -0.5, -1.0, -3.0, -6.0]) / 0.7)
+    counts = rng.multinomial(ch06.DRAWS, probs, size=20_000)
+    p_values = np.array([ch06.goodness_of_fit(probs, c) for c in counts])
+    assert 0.007 < np.mean(p_values < 0.01) < 0.013
+    assert p_values.min() > ch06.ALPHA
+
+
+def test_the_two_sample_test_is_calibrated_under_the_null():
+    rng = np.random.default_rng(1)
+    probs = ch06.softmax(np.array([1.0, 0.0, -0.5, 2.0, -4.0]))
+    a = rng.multinomial(ch06.DRAWS, probs, size=5_000)
+    b = rng.multinomial(ch06.DRAWS, probs, size=5_000)
+    p_values = np.array([ch06.same_distribution(x, y) for x, y in zip(a, b, strict=True)])
+    assert 0.006 < np.mean(p_values < 0.01) < 0.014
+    assert p_values.min() > ch06.ALPHA
+
+
+def test_a_token_the_distribution_cannot_produce_fails_at_once():
+    assert ch06.goodness_of_fit([1.0, 0.0, 0.0], [999, 1, 0]) == 0.0
+
+
+def test_a_rare_token_drawn_too_often_fails_even_with_one_pooled_group():
+    probs = np.array([1 - 1e-6, 1e-6])  # every pooled group but one expects < 10 draws
+    assert ch06.goodness_of_fit(probs, [ch06.DRAWS, 0]) == 1.0
+    assert ch06.goodness_of_fit(probs, [ch06.DRAWS - 5, 5]) < ch06.ALPHA
+
+
+def test_ignoring_the_generator_is_named_and_explained():
+    result = tutor.check("sample_next_token", w_sample_global_choice, seed=0)
+    assert result.misconception == "ignores_rng"
+    assert result.message.startswith(
+        "Draw with the `rng` argument (rng.choice, rng.random) so that the same seed gives the "
+        "same token; the global np.random state makes runs irreproducible. On "
+        "sample_next_token(logits=[ 0.5, 2. , 1.5, -1. ] (float32), temperature=0.5, "
+        "rng=np.random.default_rng(...)) (float32 logits, T = 0.5) the answer is [0.0351, "
+        "0.7042, 0.259 , 0.0017] but it returned 'different tokens from two generators with the "
+        "same seed'.")
+
+
+def test_a_wrong_distribution_names_the_frequencies_and_the_test():
+    def sample_next_token(logits, temperature, rng):  # a sampler that drops the last token
+        if temperature < 0:
+            raise ValueError("negative temperature")
+        if temperature == 0:
+            return int(np.argmax(logits))
+        p = stable_softmax(np.divide(logits, temperature))[:-1]
+        return int(rng.choice(len(p), p=p / p.sum()))
+
+    result = tutor.check("sample_next_token", sample_next_token, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message.startswith("On sample_next_token(logits=[ 2. , 1. , 0.5, -0.5, -1. ], "
+                                     "temperature=2, rng=np.random.default_rng(...)) (the "
+                                     "lesson's (2, 1, 0.5, −0.5, −1) at T = 2), your "
+                                     "sample_next_token drew tokens with frequencies [")
+    assert "in 1000 draws, but softmax(logits / T) is [0.3863, 0.2343, 0.1825, 0.1107, 0.0862] " \
+           "(a chi-square test rejects this, p = " in result.message
+
+
+def test_returning_an_array_of_one_token_is_explained():
+    def sample_next_token(logits, temperature, rng):
+        if temperature < 0:
+            raise ValueError("negative temperature")
+        if temperature == 0:
+            return np.argmax(logits, keepdims=True)
+        return rng.choice(len(logits), size=1, p=stable_softmax(np.divide(logits, temperature)))
+
+    result = tutor.check("sample_next_token", sample_next_token, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert "instead of one token: return a single int, e.g. int(rng.choice(V, p=p))" \
+        in result.message
+
+
+def test_greedy_must_not_need_the_generator():
+    def sample_next_token(logits, temperature, rng):
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        return int(rng.choice(len(logits), p=stable_softmax(np.divide(logits, temperature))))
+
+    result = tutor.check("sample_next_token", sample_next_token, seed=0)
+    assert not result.passed
+    assert result.status == "error"
+    assert result.message.startswith("ValueError: temperature must be positive at line ")
+    assert result.message.endswith(", on sample_next_token(logits=[ 0.5, -1. , 2.5, 1. ], "
+                                   "temperature=0, rng=np.random.default_rng(...)).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages a learner reads, word for word
+
+
+def test_a_missing_value_error_is_named_with_the_verdicts():
+    result = tutor.check("softmax_temperature", w_temperature_scipy_unchecked, seed=0)
+    assert result.title == "No error for T ≤ 0"
+    assert result.link == "../notebooks/06_temperature.ipynb#Temperature"
+    assert result.message == (
+        "Dividing by T = 0 gives inf/NaN and a negative T reverses the ranking; raise "
+        "ValueError for T ≤ 0. On softmax_temperature(z=[2., 1., 0.], T=0) (T = 0, which must "
+        "raise ValueError) the answer is 'ValueError' but it returned 'no exception'.")
+
+
+def test_a_pass_lists_the_hard_cases_it_survived():
+    result = tutor.check("top_p_filter", ch06.top_p_filter, seed=0)
+    assert result.message == (
+        "top_p_filter is right on all 11 inputs, including p exactly at a cumulative sum "
+        "(1/2 + 1/4), p between two cumulative sums, p below the top probability, probabilities "
+        "(0.1, 0.5, 0.05, 0.35) and p = 0.9, p = 1 keeps everything, a batch of rows and "
+        "float32.")
+
+
+def test_the_boundary_probe_is_exact():
+    """Logits a whole number of ln 2 apart give exact cumulative sums in numpy, scipy and
+    torch, so p = 0.75 really sits on the boundary for every correct answer."""
+    z = np.array([-2.0, 0.0, -2.0, -1.0]) * np.log(2.0)
+    for p in (stable_softmax(z), special.softmax(z), torch_in(z).softmax(-1).numpy()):
+        assert np.cumsum(np.sort(p)[::-1]).tolist() == [0.5, 0.75, 0.875, 1.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The references: the numbers the lesson asserts, and the properties they rest on
+
+
+def test_references_reproduce_the_lesson_numbers():
+    z = np.array([2.0, 1.0, 0.0])
+    assert np.allclose(ch06.softmax_temperature(z, 0.5), [0.8668, 0.1173, 0.0159], atol=5e-5)
+    assert np.allclose(ch06.softmax_temperature(z, 2.0), [0.5065, 0.3072, 0.1863], atol=5e-5)
+    assert np.allclose(ch06.softmax_temperature(z, 5.0), [0.4018, 0.3289, 0.2693], atol=5e-5)
+    assert np.isclose(ch06.entropy(np.zeros(4)), np.log(4))
+    kept = ch06.top_p_filter(np.log(np.array([0.50, 0.35, 0.10, 0.05])), 0.9)
+    assert np.isfinite(kept).sum() == 3  # the nucleus of p = 0.9 holds three tokens (0.95)
+
+
+def test_temperature_keeps_the_argmax_and_entropy_grows_with_it():
+    z = np.random.default_rng(3).normal(0, 2, (20, 7))
+    entropies = [ch06.entropy(z / T) for T in (0.2, 0.5, 1, 2, 5)]
+    for T in (0.2, 0.5, 1, 2, 5):
+        assert np.array_equal(ch06.softmax_temperature(z, T).argmax(-1), z.argmax(-1))
+    assert np.all(np.diff(entropies, axis=0) > 0)
+
+
+def test_fit_temperature_recovers_the_true_temperature_of_a_large_sample():
+    rng = np.random.default_rng(4)
+    logits, labels = ch06._classifier(rng, 20_000, 6, 2.5)
+    assert abs(ch06.fit_temperature(logits, labels) - 2.5) < 0.1
+
+
+def test_distillation_gradient_scale_is_steady_in_t():
+    """With T², the gradient with respect to the student's logits stays about the same size as
+    T grows (it tends to (z_s − z_t)/K for zero-mean logits); without it, it falls like 1/T²."""
+    rng = np.random.default_rng(5)
+    s, t = rng.normal(0, 1, (1, 5)), rng.normal(0, 1, (1, 5))
+    s, t = s - s.mean(), t - t.mean()
+
+    def grad(T, h=1e-6):
+        g = np.zeros_like(s)
+        for j in range(s.shape[1]):
+            e = np.zeros_like(s)
+            e[0, j] = h
+            g[0, j] = (ch06.distillation_loss(s + e, t, T) - ch06.distillation_loss(s - e, t, T)) \
+                / (2 * h)
+        return g
+
+    assert np.allclose(grad(50.0), (s - t) / 5, rtol=0.02, atol=1e-3)
+    assert np.allclose(grad(100.0), grad(50.0), rtol=0.02, atol=1e-4)
+
+
+def test_ece_bins_are_closed_on_the_right():
+    probs = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]])
+    # 0.5 is in bin (0, 0.5] alone: right, conf 0.5 → gap 0.5; bin (0.5, 1]: wrong, conf 0.9.
+    assert np.isclose(ch06.expected_calibration_error(probs, np.array([0, 1]), n_bins=2),
+                      0.5 * 0.5 + 0.5 * 0.9)

@@ -1,0 +1,1322 @@
+"""Chapter 06, temperature: softmax(z / T), entropy, top-k and top-p filters, sampling a token,
+calibration (ECE and fitting T by NLL) and the distillation loss with its T².
+
+Two kinds of contract need more than "compare an array with the reference":
+
+- A ValueError for an invalid temperature. The `call` hook turns what the function did on such an
+  input into a small string array, a *verdict*: "ValueError", "no exception" or the name of the
+  exception raised. Verdicts are plain numpy arrays (so they travel like any output), compare by
+  equality, and read well in messages ("raised ZeroDivisionError instead of ValueError").
+- A random draw. The `call` hook of `sample_next_token` draws many tokens with copies of one
+  seeded generator and returns their frequencies; `compare` is a chi-square test against
+  softmax(z / T), `agree` a two-sample test between a learner and a buggy twin. The same calls
+  replayed with a second copy of the generator must give the same tokens, or the verdict
+  "different draws from the same seed" names `ignores_rng`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from tutor.checking import NotAnArray, as_array, compare_arrays, fmt_value
+from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problems import _inputs
+from tutor.problems.ch02_softmax import softmax
+
+CHAPTER = "06_temperature"
+
+
+def log_softmax(z, axis=-1):
+    """z − logsumexp(z) along `axis`, with the max shift: finite wherever z is."""
+    z = np.asarray(z, dtype=float)
+    m = z.max(axis=axis, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+
+
+# --- verdicts: what a call did when the contract asks for a ValueError -------------------------
+
+NO_EXCEPTION = "no exception"
+
+
+def _verdict(text: str) -> np.ndarray:
+    return np.array(text)
+
+
+def _is_verdict(x) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype.kind == "U"
+
+
+def _what_it_raised(fn, args) -> np.ndarray:
+    """The verdict of fn(*args): the exception's type name, or "no exception"."""
+    try:
+        fn(*args)
+    except ValueError as e:
+        if "read-only" in str(e):  # writing into the input: let the engine name it
+            raise
+        return _verdict("ValueError")
+    except Exception as e:
+        return _verdict(type(e).__name__)
+    return _verdict(NO_EXCEPTION)
+
+
+def _compare_verdicts(expected, got) -> str | None:
+    want, have = str(expected), str(got) if _is_verdict(got) else None
+    if want == have:
+        return None
+    if not _is_verdict(expected):
+        return f"{have}" if have else "returned something unexpected"
+    if have is None:
+        return f"returned {fmt_value(got)} instead of raising {want}"
+    if have == NO_EXCEPTION:
+        return f"did not raise {want}"
+    if want == NO_EXCEPTION:
+        return f"raised {have}"
+    return f"raised {have} instead of {want}"
+
+
+def _compare_or_verdict(expected, got, tol) -> str | None:
+    """`compare` for problems with a ValueError contract: verdicts by equality, arrays as usual."""
+    if _is_verdict(expected) or _is_verdict(got):
+        return _compare_verdicts(expected, got)
+    return compare_arrays(expected, got, tol)
+
+
+# --- softmax_temperature -----------------------------------------------------------------------
+
+def softmax_temperature(z, T):
+    """softmax(z / T) along the last axis; T must be positive."""
+    if not T > 0:
+        raise ValueError(f"the temperature must be positive, got T = {T}")
+    return softmax(np.asarray(z, dtype=float) / T, axis=-1)
+
+
+def _call_temperature(fn, case):
+    z, T = case.args
+    if T > 0:
+        return fn(z, T)
+    return _what_it_raised(fn, (z, T))
+
+
+def _temp_multiplies(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    e = np.exp(z * T - np.max(z * T, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _temp_multiplies_unchecked(z, T):
+    e = np.exp(np.asarray(z) * T)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _temp_probs_renormalised(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    q = softmax(z) / T
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def _temp_probs_divided(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return softmax(z) / T
+
+
+def _temp_softmax_of_probs(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return softmax(softmax(z) / T)
+
+
+def _temp_unchecked(z, T):
+    return softmax(np.asarray(z) / T)
+
+
+def _temp_reciprocal_unchecked(z, T):
+    return softmax(np.asarray(z) * (1 / T))
+
+
+def _temp_checks_only_zero(z, T):
+    if T == 0:
+        raise ValueError("T must not be 0")
+    return softmax(np.asarray(z) / T)
+
+
+def _temp_no_shift(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    e = np.exp(np.asarray(z) / T)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _temp_axis0(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    return softmax(np.asarray(z) / T, axis=0)
+
+
+def _temp_global_sum(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    e = np.exp(np.asarray(z) / T)
+    return e / e.sum()
+
+
+def _temperature(rng) -> float:
+    """A temperature clearly below or above 1, so that ignoring it cannot pass."""
+    low = rng.random() < 0.5
+    return float(rng.uniform(0.2, 0.7) if low else rng.uniform(1.5, 5.0))
+
+
+def _temperature_cases(rng):
+    for ndim in (1, 2, 2, 3):
+        z = _inputs.logits(rng, _inputs.shape(rng, ndim), scale=float(rng.uniform(1, 4)))
+        yield case(z, _temperature(rng))
+
+
+def _temperature_probes():
+    z = np.array([2.0, 1.0, 0.0])
+    return [
+        case(z, 0.5, note="the lesson's (2, 1, 0) at T = 0.5"),
+        case(z, 2.0, note="the lesson's (2, 1, 0) at T = 2"),
+        case(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, -4.0]]), 3.0, note="a batch of rows"),
+        case(np.array([3.0, 1.0, -2.0]), 1e-3, note="T = 0.001, where z / T reaches 3000"),
+        case(np.array([4.5, -1.2, 0.8], dtype=np.float32), 0.7, note="float32"),
+        case(z, 0.0, note="T = 0, which must raise ValueError"),
+        case(z, -1.0, note="a negative T, which must raise ValueError"),
+    ]
+
+
+# --- entropy -----------------------------------------------------------------------------------
+
+def entropy(z, axis=-1):
+    """H = −Σ p·log p in nats, p = softmax(z); log p from log-softmax, and p = 0 terms are 0."""
+    log_p = log_softmax(z, axis=axis)
+    p = np.exp(log_p)
+    return -np.sum(np.where(p > 0, p * log_p, 0.0), axis=axis)
+
+
+def _entropy_nan(z, axis=-1):
+    p = softmax(z, axis=axis)
+    return -np.sum(p * np.log(p), axis=axis)
+
+
+def _entropy_bits(z, axis=-1):
+    p = softmax(z, axis=axis)
+    return -np.sum(p * np.log2(p), axis=axis)
+
+
+def _entropy_bits_safe(z, axis=-1):
+    return entropy(z, axis=axis) / np.log(2)
+
+
+def _entropy_bans(z, axis=-1):
+    p = softmax(z, axis=axis)
+    return -np.sum(p * np.log10(p), axis=axis)
+
+
+def _entropy_bans_safe(z, axis=-1):
+    return entropy(z, axis=axis) / np.log(10)
+
+
+def _entropy_no_shift(z, axis=-1):
+    e = np.exp(z)
+    p = e / e.sum(axis=axis, keepdims=True)
+    return -np.sum(p * np.log(p), axis=axis)
+
+
+def _entropy_no_shift_log_sum(z, axis=-1):
+    log_p = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return -np.sum(np.exp(log_p) * log_p, axis=axis)
+
+
+def _entropy_last_axis(z, axis=-1):
+    return entropy(z, axis=-1)
+
+
+def _entropy_no_keepdims(z, axis=-1):
+    z = np.asarray(z)
+    log_p = z - z.max(axis=axis) - np.log(np.exp(z - z.max(axis=axis)).sum(axis=axis))
+    return -np.sum(np.exp(log_p) * log_p, axis=axis)
+
+
+def _entropy_cases(rng):
+    for ndim in (1, 2, 2, 3):
+        shape = _inputs.shape(rng, ndim)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(0.5, 4)))
+        if ndim == 1 and rng.random() < 0.5:
+            yield case(z)
+        else:
+            yield case(z, axis=_inputs.axis(rng, ndim))
+
+
+def _entropy_probes():
+    return [
+        case(np.zeros(4), note="uniform over 4: ln 4 nats"),
+        case(np.array([2.0, 1.0, 0.0]), note="the lesson's (2, 1, 0)"),
+        case(np.array([[0.0, -1000.0, 2.0], [5.0, 5.0, 5.0]]),
+             note="a probability that underflows to 0"),
+        case(np.array([1000.0, 999.0, 998.0]), note="logits near 1000"),
+        case(np.array([[1.0, 2.0, 3.0], [0.0, 4.0, -1.0]]), axis=0, note="axis=0"),
+        case(np.array([4.5, -1.2, 0.8], dtype=np.float32), note="float32"),
+    ]
+
+
+# --- top_k_filter ------------------------------------------------------------------------------
+
+def top_k_filter(logits, k):
+    """Keep every logit ≥ the k-th largest of its row (ties at the boundary stay), others −inf."""
+    z = np.asarray(logits, dtype=float)
+    kth_largest = np.sort(z, axis=-1)[..., -k, None]
+    return np.where(z >= kth_largest, z, -np.inf)
+
+
+def _top_k_strict(logits, k):
+    kth = np.sort(logits, axis=-1)[..., -k, None]
+    return np.where(logits > kth, logits, -np.inf)
+
+
+def _top_k_zero_based(logits, k):
+    kth = np.sort(logits, axis=-1)[..., ::-1][..., k, None]
+    return np.where(logits >= kth, logits, -np.inf)
+
+
+def _top_k_exactly_k(logits, k):
+    keep = np.argsort(logits, axis=-1, kind="stable")[..., -k:]
+    out = np.full(np.shape(logits), -np.inf)
+    np.put_along_axis(out, keep, np.take_along_axis(np.asarray(logits), keep, axis=-1), axis=-1)
+    return out
+
+
+def _top_k_exactly_k_first(logits, k):
+    keep = np.argsort(-np.asarray(logits), axis=-1, kind="stable")[..., :k]
+    out = np.full(np.shape(logits), -np.inf)
+    np.put_along_axis(out, keep, np.take_along_axis(np.asarray(logits), keep, axis=-1), axis=-1)
+    return out
+
+
+def _top_k_fill_zero(logits, k):
+    kth = np.sort(logits, axis=-1)[..., -k, None]
+    return np.where(logits >= kth, logits, 0.0)
+
+
+def _top_k_probabilities(logits, k):
+    return softmax(top_k_filter(logits, k))
+
+
+def _top_k_global(logits, k):
+    kth = np.sort(np.ravel(logits))[-k]
+    return np.where(logits >= kth, logits, -np.inf)
+
+
+def _top_k_axis0(logits, k):
+    kth = np.sort(logits, axis=0)[-k]
+    return np.where(logits >= kth, logits, -np.inf)
+
+
+def _same_kept_values(twin, mine, tol) -> bool:
+    """Two top-k outputs show the same mistake when each row keeps the same values, wherever
+    they sit: keeping exactly k entries breaks ties one way in one library and another way in
+    the next (torch.topk even differs between a row and a batch)."""
+    twin, mine = as_array(twin), as_array(mine)
+    if twin.shape != mine.shape:
+        return False
+    return compare_arrays(np.sort(twin, axis=-1), np.sort(mine, axis=-1), tol) is None
+
+
+def _top_k_cases(rng):
+    for ndim in (1, 1, 2, 3):
+        shape = _inputs.shape(rng, ndim, low=3, high=9)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 4)))
+        yield case(z, int(rng.integers(2, shape[-1])))
+
+
+def _top_k_probes():
+    return [
+        case(np.array([1.0, 3.0, 2.0, 0.5]), 2, note="k = 2 of 4"),
+        case(np.array([1.0, 3.0, 2.0, 3.0, 0.0]), 1, note="k = 1 with a tie at the top"),
+        case(np.array([2.0, 1.0, 1.0, 0.0, -1.0]), 2, note="a tie at the k-th place"),
+        case(np.array([[0.5, -1.0, 2.0], [4.0, 0.0, 1.0]]), 3, note="k = V keeps everything"),
+        case(np.array([[3.0, 1.0, 2.0, 0.0], [0.0, 2.0, 1.0, 3.0], [1.0, 1.0, 0.0, 5.0]]), 2,
+             note="a batch of rows"),
+        case(np.array([0.3, -2.0, 1.7, 0.9], dtype=np.float32), 3, note="float32"),
+    ]
+
+
+# --- top_p_filter ------------------------------------------------------------------------------
+
+def top_p_filter(logits, p):
+    """Keep the most probable logits until their probabilities reach p (the entry that crosses
+    p included, at least one kept); the others become −inf."""
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1, kind="stable")          # most probable first
+    probs = softmax(np.take_along_axis(z, order, axis=-1))
+    cumulative = np.cumsum(probs, axis=-1)
+    before = np.concatenate([np.zeros_like(cumulative[..., :1]), cumulative[..., :-1]], axis=-1)
+    keep_sorted = before < p                                 # mass of the entries above it < p
+    keep_sorted[..., 0] = True
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    return np.where(keep, z, -np.inf)
+
+
+def _sorted_probs(logits):
+    order = np.argsort(-np.asarray(logits), axis=-1, kind="stable")
+    return order, softmax(np.take_along_axis(np.asarray(logits, dtype=float), order, axis=-1))
+
+
+def _unsort(logits, order, keep_sorted, fill=-np.inf):
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    return np.where(keep, logits, fill)
+
+
+def _top_p_drops_crossing(logits, p):
+    order, probs = _sorted_probs(logits)
+    return _unsort(logits, order, np.cumsum(probs, axis=-1) < p)
+
+
+def _top_p_drops_crossing_keeps_first(logits, p):
+    order, probs = _sorted_probs(logits)
+    keep = np.cumsum(probs, axis=-1) < p
+    keep[..., 0] = True
+    return _unsort(logits, order, keep)
+
+
+def _top_p_cumsum_at_most_p(logits, p):
+    order, probs = _sorted_probs(logits)
+    keep = np.cumsum(probs, axis=-1) <= p
+    keep[..., 0] = True
+    return _unsort(logits, order, keep)
+
+
+def _top_p_keeps_extra(logits, p):
+    order, probs = _sorted_probs(logits)
+    keep = np.cumsum(probs, axis=-1) - probs <= p
+    return _unsort(logits, order, keep)
+
+
+def _top_p_unsorted(logits, p):
+    probs = softmax(logits)
+    keep = np.cumsum(probs, axis=-1) - probs < p
+    keep[..., 0] = True
+    return np.where(keep, logits, -np.inf)
+
+
+def _top_p_unsorted_inclusive(logits, p):
+    keep = np.cumsum(softmax(logits), axis=-1) <= p
+    return np.where(keep, logits, -np.inf)
+
+
+def _top_p_left_sorted(logits, p):
+    order, probs = _sorted_probs(logits)
+    keep = np.cumsum(probs, axis=-1) - probs < p
+    keep[..., 0] = True
+    return np.where(keep, np.take_along_axis(np.asarray(logits), order, axis=-1), -np.inf)
+
+
+def _top_p_fill_zero(logits, p):
+    order, probs = _sorted_probs(logits)
+    return _unsort(logits, order, np.cumsum(probs, axis=-1) - probs < p, fill=0.0)
+
+
+def _top_p_probabilities(logits, p):
+    return softmax(top_p_filter(logits, p))
+
+
+def _top_p_global_softmax(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1, kind="stable")
+    e = np.exp(z - z.max())
+    probs = np.take_along_axis(e / e.sum(), order, axis=-1)
+    keep = np.cumsum(probs, axis=-1) - probs < p
+    keep[..., 0] = True
+    return _unsort(z, order, keep)
+
+
+def _top_p_cases(rng):
+    for ndim in (1, 1, 2, 2):
+        shape = _inputs.shape(rng, ndim, low=4, high=10)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 3)))
+        yield case(z, float(rng.uniform(0.3, 0.95)))
+
+
+def _top_p_probes():
+    # Logits a whole number of ln 2 apart: probabilities 1/8, 1/2, 1/8, 1/4 exactly, so the
+    # sorted cumulative sums 0.5, 0.75, 0.875 are exact and p can sit exactly on them.
+    ln2 = np.log(2.0)
+    dyadic = np.array([-2.0, 0.0, -2.0, -1.0]) * ln2
+    return [
+        case(dyadic, 0.75, note="p exactly at a cumulative sum (1/2 + 1/4)"),
+        case(dyadic, 0.6, note="p between two cumulative sums"),
+        case(dyadic, 0.3, note="p below the top probability"),
+        case(np.log(np.array([0.10, 0.50, 0.05, 0.35])), 0.9,
+             note="probabilities (0.1, 0.5, 0.05, 0.35) and p = 0.9"),
+        case(np.array([2.0, -1.0, 1.0, 0.0]), 1.0, note="p = 1 keeps everything"),
+        case(np.array([[0.0, 2.0, 1.0, -1.0], [3.0, 0.0, 0.5, 2.5]]), 0.7,
+             note="a batch of rows"),
+        case(np.array([0.3, -2.0, 1.7, 0.9], dtype=np.float32), 0.7, note="float32"),
+    ]
+
+
+# --- sample_next_token -------------------------------------------------------------------------
+
+def sample_next_token(logits, temperature, rng):
+    """One token drawn from softmax(logits / T) with `rng`; T = 0 is greedy (argmax)."""
+    if temperature < 0:
+        raise ValueError(f"the temperature must not be negative, got {temperature}")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    p = softmax(z / temperature)
+    return int(rng.choice(len(p), p=p))
+
+
+DRAWS = 1000
+"""Draws per input. On the probes, every twin's distribution is at least four times the critical
+chi-square value away from the right one (in expectation), so a wrong sampler cannot pass."""
+REPLAYS = 100
+"""Draws repeated with a second generator from the same seed; they must all be equal."""
+GREEDY_CALLS = 3
+ALPHA = 1e-9
+"""False-failure rate of each chi-square test; with fewer than ten per check, under 1e-8."""
+MIN_EXPECTED = 10.0
+"""Tokens are pooled until every group expects this many draws, where the test is accurate."""
+SAME_SEED_DIFFERENT_DRAWS = "different tokens from two generators with the same seed"
+
+
+class SeededGenerator(np.random.Generator):
+    """A numpy Generator that remembers its seed, so that inputs print and compare by it."""
+
+    def __init__(self, seed: int):
+        super().__init__(np.random.PCG64(seed))
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"np.random.default_rng({self.seed})"
+
+
+def _token(x, V: int):
+    """x as a token index, or the reason it is not one."""
+    if x is None:
+        return "returned None: did you forget the `return` statement?"
+    try:
+        a = as_array(x)
+    except NotAnArray:
+        return f"returned {fmt_value(x)}, not a token index"
+    if a.shape != ():
+        return (f"returned {fmt_value(a)} (shape {a.shape}) instead of one token: return a "
+                "single int, e.g. int(rng.choice(V, p=p))")
+    if a.dtype.kind not in "iu":
+        return f"returned {fmt_value(x)}, a {a.dtype} value, instead of an int"
+    if not 0 <= int(a) < V:
+        return f"returned {int(a)}, which is not a token index from 0 to {V - 1}"
+    return int(a)
+
+
+def _call_sampler(fn, case):
+    """Frequencies of DRAWS tokens drawn with a copy of the case's generator; or a verdict."""
+    logits, T, rng = case.args
+    V = np.shape(logits)[-1]
+    if T < 0:
+        return _what_it_raised(fn, (logits, T, copy.deepcopy(rng)))
+    calls = GREEDY_CALLS if T == 0 else DRAWS
+    first = copy.deepcopy(rng)
+    tokens = []
+    for _ in range(calls):
+        t = _token(fn(logits, T, first), V)
+        if isinstance(t, str):
+            return _verdict(t)
+        tokens.append(t)
+    if T == 0:
+        return np.array(tokens)
+    again = copy.deepcopy(rng)
+    for t in tokens[:REPLAYS]:
+        if _token(fn(logits, T, again), V) != t:
+            return _verdict(SAME_SEED_DIFFERENT_DRAWS)
+    return np.bincount(tokens, minlength=V) / DRAWS
+
+
+def _sampler_expectation(case):
+    """softmax(z / T) to compare the frequencies with; argmax for T = 0; ValueError for T < 0."""
+    logits, T, _ = case.args
+    if T < 0:
+        return _verdict("ValueError")
+    z = np.asarray(logits, dtype=float)
+    if T == 0:
+        return np.full(GREEDY_CALLS, np.argmax(z))
+    return softmax(z / T)
+
+
+def _pooled(expected, counts):
+    """Tokens merged, least likely first, into groups that expect ≥ MIN_EXPECTED draws each:
+    (expected per group, counts per group for each row of `counts`)."""
+    groups, current, total = [], [], 0.0
+    for i in np.argsort(expected, kind="stable"):
+        current.append(i)
+        total += expected[i]
+        if total >= MIN_EXPECTED:
+            groups.append(current)
+            current, total = [], 0.0
+    if current:
+        if groups:
+            groups[-1] += current
+        else:
+            groups.append(current)
+    e = np.array([expected[g].sum() for g in groups])
+    c = np.array([[row[g].sum() for g in groups] for row in counts])
+    return e, c
+
+
+def goodness_of_fit(probs, counts) -> float:
+    """p-value of a chi-square test of `counts` (draws per token) against `probs`.
+
+    Tokens a correct sampler could essentially never draw (probability under 1e-12) but which
+    were drawn give 0 at once. Tokens are pooled until each group expects ≥ MIN_EXPECTED draws;
+    when that leaves one group, the rare tokens are tested alone with a Poisson tail.
+    """
+    from scipy import special
+
+    probs = np.asarray(probs, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum()
+    if np.any((probs < 1e-12) & (counts > 0)):
+        return 0.0
+    e, (c,) = _pooled(n * probs, counts[None])
+    if len(e) >= 2:
+        return float(special.chdtrc(len(e) - 1, np.sum((c - e) ** 2 / e)))
+    rare = probs < probs.max()
+    drawn, mean = counts[rare].sum(), n * probs[rare].sum()
+    return 1.0 if drawn <= mean else float(special.pdtrc(drawn - 1, mean))
+
+
+def same_distribution(counts_a, counts_b) -> float:
+    """p-value of a chi-square test that two samples of equal size come from one distribution."""
+    from scipy import special
+
+    a, b = np.asarray(counts_a, dtype=float), np.asarray(counts_b, dtype=float)
+    e, c = _pooled((a + b) / 2, np.stack([a, b]))
+    if len(e) < 2:
+        return 1.0
+    return float(special.chdtrc(len(e) - 1, np.sum((c - e) ** 2 / e)))
+
+
+def _compare_sampler(expected, got, tol) -> str | None:
+    if _is_verdict(expected) or _is_verdict(got):
+        if _is_verdict(got) and not _is_verdict(expected):
+            return str(got)
+        return _compare_verdicts(expected, got)
+    if expected.dtype.kind in "iu":
+        return compare_arrays(expected, got, tol)
+    p_value = goodness_of_fit(expected, np.rint(got * DRAWS))
+    if p_value >= ALPHA:
+        return None
+    return (f"drew tokens with frequencies {fmt_value(got)} in {DRAWS} draws, but "
+            f"softmax(logits / T) is {fmt_value(expected)} (a chi-square test rejects this, "
+            f"p = {p_value:.1g})")
+
+
+def _same_sampler(twin, mine, tol) -> bool:
+    if _is_verdict(twin) or _is_verdict(mine) or twin.dtype.kind in "iu":
+        return twin.shape == mine.shape and bool(np.all(twin == mine))
+    return same_distribution(np.rint(twin * DRAWS), np.rint(mine * DRAWS)) >= ALPHA
+
+
+def _sampler_argmax(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    return int(np.argmax(logits))
+
+
+def _sampler_multiplies(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(np.asarray(logits) * temperature)
+    return int(rng.choice(len(p), p=p))
+
+
+def _sampler_probs_renormalised(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    q = softmax(logits) / temperature
+    return int(rng.choice(len(q), p=q / q.sum()))
+
+
+def _sampler_softmax_of_probs(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(softmax(logits) / temperature)
+    return int(rng.choice(len(p), p=p))
+
+
+def _sampler_global_random(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(np.asarray(logits) / temperature)
+    return int(np.random.choice(len(p), p=p))
+
+
+def _sampler_fresh_generator(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(np.asarray(logits) / temperature)
+    return int(np.random.default_rng().choice(len(p), p=p))
+
+
+def _sampler_unchecked(logits, temperature, rng):
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = softmax(np.asarray(logits) / temperature)
+    return int(rng.choice(len(p), p=p))
+
+
+def _sampler_no_shift(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    e = np.exp(np.asarray(logits) / temperature)
+    return int(rng.choice(len(e), p=e / e.sum()))
+
+
+def _sampler_cases(rng):
+    for _ in range(2):
+        V = int(rng.integers(4, 9))
+        z = _inputs.logits(rng, (V,), scale=float(rng.uniform(1, 2)))
+        yield case(z, _temperature(rng), SeededGenerator(int(rng.integers(2**31))))
+
+
+def _sampler_probes():
+    seed = 20240606  # fixed: the probes draw the same tokens at every check
+    return [
+        case(np.array([2.0, 1.0, 0.5, -0.5, -1.0]), 2.0, SeededGenerator(seed + 1),
+             note="the lesson's (2, 1, 0.5, −0.5, −1) at T = 2"),
+        case(np.array([0.5, 2.0, 1.5, -1.0], dtype=np.float32), 0.5, SeededGenerator(seed + 2),
+             note="float32 logits, T = 0.5"),
+        case(np.array([1.0, 3.0, 2.5]), 1e-3, SeededGenerator(seed + 3),
+             note="T = 0.001, where logits / T reach 3000"),
+        case(np.array([0.5, -1.0, 2.5, 1.0]), 0.0, SeededGenerator(seed + 4),
+             note="T = 0 is greedy: always the argmax"),
+        case(np.array([2.0, 1.0, 0.0]), -1.0, SeededGenerator(seed + 5),
+             note="a negative T, which must raise ValueError"),
+    ]
+
+
+# --- expected_calibration_error ----------------------------------------------------------------
+
+def expected_calibration_error(probs, labels, n_bins=15):
+    """Σ_b (n_b / N)·|accuracy_b − confidence_b| over equal-width bins (lo, hi] of the
+    confidence max(p); the first bin also takes a confidence of 0."""
+    probs = np.asarray(probs, dtype=float)
+    confidence = probs.max(axis=-1)
+    correct = probs.argmax(axis=-1) == np.asarray(labels)
+    # Bin b holds (b/B, (b + 1)/B]: ceil(conf·B) − 1, and conf = 0 goes to bin 0.
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            gap = abs(correct[in_bin].mean() - confidence[in_bin].mean())
+            ece += in_bin.mean() * gap
+    return ece
+
+
+def _ece_from_bins(bins, confidence, correct, n_bins, weighted=True, empty_count=False,
+                   counts_only=False):
+    gaps, weights = [], []
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            gaps.append(abs(correct[in_bin].mean() - confidence[in_bin].mean()))
+            weights.append(in_bin.sum() if counts_only else in_bin.mean())
+        elif empty_count:
+            gaps.append(0.0)
+            weights.append(0.0)
+    if not weighted:
+        return float(np.mean(gaps))
+    return float(np.dot(weights, gaps))
+
+
+def _ece_inputs(probs, labels):
+    probs = np.asarray(probs, dtype=float)
+    return probs.max(axis=-1), probs.argmax(axis=-1) == np.asarray(labels)
+
+
+def _ece_left_closed(probs, labels, n_bins=15):
+    confidence, correct = _ece_inputs(probs, labels)
+    edges = np.linspace(0, 1, n_bins + 1)
+    bins = np.digitize(confidence, edges[1:-1])
+    return _ece_from_bins(bins, confidence, correct, n_bins)
+
+
+def _ece_drops_one(probs, labels, n_bins=15):
+    confidence, correct = _ece_inputs(probs, labels)
+    edges = np.linspace(0, 1, n_bins + 1)
+    bins = np.full(confidence.shape, -1)
+    for b in range(n_bins):
+        bins[(confidence >= edges[b]) & (confidence < edges[b + 1])] = b
+    gaps = 0.0
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            gaps += in_bin.sum() / len(confidence) * abs(correct[in_bin].mean()
+                                                         - confidence[in_bin].mean())
+    return gaps
+
+
+def _ece_unweighted(probs, labels, n_bins=15):
+    confidence, correct = _ece_inputs(probs, labels)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    return _ece_from_bins(bins, confidence, correct, n_bins, weighted=False)
+
+
+def _ece_unweighted_all_bins(probs, labels, n_bins=15):
+    confidence, correct = _ece_inputs(probs, labels)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    return _ece_from_bins(bins, confidence, correct, n_bins, weighted=False, empty_count=True)
+
+
+def _ece_counts(probs, labels, n_bins=15):
+    confidence, correct = _ece_inputs(probs, labels)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    return _ece_from_bins(bins, confidence, correct, n_bins, counts_only=True)
+
+
+def _classifier(rng, N, K, T_true, scale=2.0):
+    """A synthetic classifier overconfident by a factor T_true: labels are drawn from
+    softmax(z), the model reports z·T_true. Fitting T on (z·T_true, labels) gives about T_true."""
+    z = rng.normal(0.0, scale, (N, K))
+    cdf = np.cumsum(softmax(z), axis=-1)
+    labels = (rng.random((N, 1)) > cdf).sum(axis=-1).clip(0, K - 1)
+    return z * T_true, labels
+
+
+def _ece_cases(rng):
+    for _ in range(3):
+        N, K = int(rng.integers(50, 400)), int(rng.integers(3, 9))
+        logits, labels = _classifier(rng, N, K, float(rng.uniform(1.0, 3.0)))
+        probs = softmax(logits)
+        if rng.random() < 0.5:
+            yield case(probs, labels)
+        else:
+            yield case(probs, labels, n_bins=int(rng.choice([5, 10, 20])))
+
+
+def _ece_probes():
+    edge = np.array([[0.5, 0.3, 0.2], [0.5, 0.2, 0.3], [0.5, 0.25, 0.25], [0.9, 0.05, 0.05],
+                     [0.8, 0.1, 0.1], [0.7, 0.2, 0.1]])
+    quarter = np.array([[0.75, 0.125, 0.125], [0.75, 0.2, 0.05], [0.6, 0.3, 0.1],
+                        [0.4, 0.35, 0.25], [0.95, 0.03, 0.02]])
+    certain = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1],
+                        [0.0, 0.0, 1.0]])
+    return [
+        case(edge, np.array([0, 1, 0, 0, 0, 0]), n_bins=2,
+             note="confidences of exactly 0.5 with 2 bins"),
+        case(quarter, np.array([0, 0, 1, 0, 0]), n_bins=4,
+             note="confidences of exactly 0.75 with 4 bins"),
+        case(certain, np.array([0, 1, 1, 1, 0])),
+        case(np.array([[0.62, 0.2, 0.18], [0.15, 0.73, 0.12], [0.45, 0.35, 0.2],
+                       [0.86, 0.1, 0.04]], dtype=np.float32),
+             np.array([0, 1, 2, 0]), n_bins=10, note="float32"),
+        case(np.array([[0.9, 0.1], [0.3, 0.7], [0.55, 0.45], [0.2, 0.8]]),
+             np.array([0, 0, 1, 1]), n_bins=1, note="one bin"),
+    ]
+
+
+# --- fit_temperature ---------------------------------------------------------------------------
+
+def _golden_minimum(f, lo, hi, tol=1e-9):
+    """The minimum of a unimodal f on [lo, hi] by golden-section search over log T."""
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5.0) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(np.exp(c)), f(np.exp(d))
+    while b - a > tol:
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(np.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(np.exp(d))
+    return float(np.exp((a + b) / 2))
+
+
+def fit_temperature(logits, labels):
+    """The T > 0 minimising the mean NLL of softmax(logits / T) on the labels."""
+    z = np.asarray(logits, dtype=float)
+    y = np.asarray(labels)
+    rows = np.arange(len(y))
+
+    def mean_nll(T):
+        return -np.mean(log_softmax(z / T)[rows, y])
+
+    return _golden_minimum(mean_nll, 1e-3, 1e3)
+
+
+def _fit_scale(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    rows = np.arange(len(y))
+    return _golden_minimum(lambda s: -np.mean(log_softmax(z * s)[rows, y]), 1e-3, 1e3)
+
+
+def _fit_on_probabilities(logits, labels):
+    return fit_temperature(softmax(logits), labels)
+
+
+def _fit_target_indexing(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    return _golden_minimum(lambda T: -np.mean(log_softmax(z / T)[:, y]), 1e-3, 1e3)
+
+
+def _fit_axis0(logits, labels):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    rows = np.arange(len(y))
+    return _golden_minimum(lambda T: -np.mean(log_softmax(z / T, axis=0)[rows, y]), 1e-3, 1e3)
+
+
+def _fit_cases(rng):
+    for _ in range(2):
+        N, K = int(rng.integers(200, 600)), int(rng.integers(3, 11))
+        T_true = float(np.exp(rng.uniform(np.log(0.4), np.log(6.0))))
+        yield case(*_classifier(rng, N, K, T_true, scale=float(rng.uniform(1.5, 3.0))))
+
+
+def _fit_probes():
+    rng = np.random.default_rng(6)  # fixed data: the same classifiers at every check
+    over = _classifier(rng, 500, 5, 2.5)
+    under = _classifier(rng, 400, 4, 0.5)
+    small = _classifier(rng, 300, 6, 1.8)
+    large = _classifier(rng, 300, 8, 40.0, scale=3.0)
+    return [
+        case(*over, note="an overconfident classifier (true T = 2.5)"),
+        case(*under, note="an underconfident classifier (true T = 0.5)"),
+        case(small[0].astype(np.float32), small[1], note="float32 logits"),
+        case(*large, note="logits in the hundreds (true T = 40)"),
+    ]
+
+
+# --- distillation_loss -------------------------------------------------------------------------
+
+def distillation_loss(student_logits, teacher_logits, T):
+    """T² · mean over the batch of KL(softmax(teacher / T) ‖ softmax(student / T))."""
+    log_q = log_softmax(np.asarray(student_logits, dtype=float) / T)
+    log_p = log_softmax(np.asarray(teacher_logits, dtype=float) / T)
+    p = np.exp(log_p)
+    kl = np.sum(np.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
+    return T**2 * np.mean(kl)
+
+
+def _kl_rows(s, t, T, axis=-1):
+    log_q, log_p = log_softmax(np.asarray(s) / T, axis=axis), log_softmax(np.asarray(t) / T,
+                                                                         axis=axis)
+    return np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def _distill_no_t_squared(s, t, T):
+    return np.mean(_kl_rows(s, t, T))
+
+
+def _distill_times_t(s, t, T):
+    return T * np.mean(_kl_rows(s, t, T))
+
+
+def _distill_reversed(s, t, T):
+    return T**2 * np.mean(_kl_rows(t, s, T))
+
+
+def _distill_summed(s, t, T):
+    return T**2 * np.sum(_kl_rows(s, t, T))
+
+
+def _distill_mean_over_classes(s, t, T):
+    return T**2 * np.mean(_kl_rows(s, t, T)) / np.shape(s)[-1]
+
+
+def _distill_soft_cross_entropy(s, t, T):
+    p = softmax(np.asarray(t) / T)
+    return T**2 * np.mean(-np.sum(p * log_softmax(np.asarray(s) / T), axis=-1))
+
+
+def _distill_log_of_softmax(s, t, T):
+    p, q = softmax(np.asarray(t) / T), softmax(np.asarray(s) / T)
+    return T**2 * np.mean(np.sum(p * np.log(p / q), axis=-1))
+
+
+def _distill_no_shift(s, t, T):
+    ep, eq = np.exp(np.asarray(t) / T), np.exp(np.asarray(s) / T)
+    p, q = ep / ep.sum(axis=-1, keepdims=True), eq / eq.sum(axis=-1, keepdims=True)
+    return T**2 * np.mean(np.sum(p * np.log(p / q), axis=-1))
+
+
+def _distill_axis0(s, t, T):
+    return T**2 * np.mean(_kl_rows(s, t, T, axis=0))
+
+
+def _distill_multiplies(s, t, T):
+    return T**2 * np.mean(_kl_rows(np.asarray(s) * T**2, np.asarray(t) * T**2, T))
+
+
+def _distill_cases(rng):
+    for T in (float(rng.uniform(1.5, 3.0)), float(rng.choice([4.0, 8.0])),
+              float(rng.uniform(0.3, 0.8))):
+        N, K = (int(v) for v in rng.permutation(np.arange(2, 9))[:2])
+        teacher = _inputs.logits(rng, (N, K), scale=float(rng.uniform(2, 5)))
+        student = teacher * rng.uniform(0.3, 1.0) + _inputs.logits(rng, (N, K), scale=1.0)
+        yield case(student, teacher, T)
+
+
+def _distill_probes():
+    return [
+        case(np.array([[1.0, 2.0, 0.0], [0.5, 0.0, -1.0]]),
+             np.array([[2.0, 1.0, 0.0], [3.0, -1.0, 0.0]]), 2.0, note="T = 2"),
+        case(np.array([[1.0, 2.0, 0.0]]), np.array([[2.0, 1.0, 0.0]]), 1.0, note="T = 1"),
+        case(np.array([[0.0, 1.0, -3.0], [1.0, 1.0, 0.0]]),
+             np.array([[0.0, 0.0, -1000.0], [2.0, 0.0, 1.0]]), 1.0,
+             note="a teacher probability that underflows to 0"),
+        case(np.array([[0.0, -1000.0, 0.0], [0.0, 1.0, 2.0]]),
+             np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), 1.0,
+             note="a student probability that underflows to 0"),
+        case(np.array([[1000.0, 998.0, 995.0]]), np.array([[1001.0, 1000.0, 990.0]]), 0.5,
+             note="logits near 1000"),
+        case(np.array([[0.5, -0.5, 1.5, 0.0]], dtype=np.float32),
+             np.array([[2.0, 0.0, 1.0, -1.0]], dtype=np.float32), 4.0, note="float32, T = 4"),
+    ]
+
+
+# --- the chapter's problems, easiest first -----------------------------------------------------
+
+PROBLEMS = [
+    Problem(
+        id="softmax_temperature", chapter=CHAPTER, signature="softmax_temperature(z, T)",
+        difficulty="easy", points=1,
+        statement="softmax(z / T) along the last axis of logits z of any shape. T < 1 sharpens "
+                  "the distribution and T > 1 flattens it; T must be positive, so raise "
+                  "ValueError for T ≤ 0. It must stay finite for T as small as 0.001.",
+        reference=softmax_temperature, generate=_temperature_cases, probes=_temperature_probes,
+        call=_call_temperature, compare=_compare_or_verdict,
+        twins=(Twin("temperature_multiplies", _temp_multiplies),
+               Twin("temperature_multiplies", _temp_multiplies_unchecked),
+               Twin("temperature_on_probs", _temp_probs_renormalised),
+               Twin("temperature_on_probs", _temp_probs_divided),
+               Twin("temperature_on_probs", _temp_softmax_of_probs),
+               Twin("accepts_invalid_temperature", _temp_unchecked),
+               Twin("accepts_invalid_temperature", _temp_reciprocal_unchecked),
+               Twin("accepts_invalid_temperature", _temp_checks_only_zero),
+               Twin("no_max_shift", _temp_no_shift),
+               Twin("wrong_axis", _temp_axis0),
+               Twin("wrong_axis", _temp_global_sum)),
+        hints=("Temperature acts on the logits, before the softmax: divide, then normalise "
+               "along the last axis.",
+               "Check T first: `if T <= 0: raise ValueError(...)`. Then z / T can be huge for "
+               "small T, so subtract the row maximum of z / T before exp.",
+               "if T <= 0: raise ValueError('T must be positive'); x = np.asarray(z) / T; "
+               "e = np.exp(x - x.max(axis=-1, keepdims=True)); "
+               "return e / e.sum(axis=-1, keepdims=True)"),
+    ),
+    Problem(
+        id="entropy", chapter=CHAPTER, signature="entropy(z, axis=-1)", difficulty="easy",
+        points=1,
+        statement="The Shannon entropy H = −Σ p·log p, in nats (natural log), of p = softmax(z) "
+                  "along `axis`, for logits z of any shape; the axis is reduced away. A term "
+                  "with p = 0 counts as 0, so H must be finite for any finite z, even when "
+                  "some probabilities underflow to exactly 0.",
+        reference=entropy, generate=_entropy_cases, probes=_entropy_probes,
+        twins=(Twin("entropy_nan_zero_prob", _entropy_nan),
+               Twin("wrong_log_base", _entropy_bits),
+               Twin("wrong_log_base", _entropy_bits_safe),
+               Twin("wrong_log_base", _entropy_bans),
+               Twin("wrong_log_base", _entropy_bans_safe),
+               Twin("no_max_shift", _entropy_no_shift),
+               Twin("no_max_shift", _entropy_no_shift_log_sum),
+               Twin("wrong_axis", _entropy_last_axis),
+               Twin("missing_keepdims", _entropy_no_keepdims)),
+        hints=("np.log(p) is −inf where p underflows to 0, and 0 · (−inf) is NaN. Is there a "
+               "form of log p that stays finite?",
+               "log p = log-softmax(z) = z − logsumexp(z) is finite for finite z, and then "
+               "p · log p is 0 where p is 0. Reduce with axis=axis (keepdims for the "
+               "logsumexp).",
+               "m = z.max(axis=axis, keepdims=True); log_p = z - m - np.log(np.exp(z - m)"
+               ".sum(axis=axis, keepdims=True)); return -np.sum(np.exp(log_p) * log_p, "
+               "axis=axis)"),
+    ),
+    Problem(
+        id="top_k_filter", chapter=CHAPTER, signature="top_k_filter(logits, k)",
+        difficulty="easy", points=1,
+        statement="Top-k filtering along the last axis: keep every logit that is ≥ the k-th "
+                  "largest of its row (so ties at the boundary are all kept) and set the others "
+                  "to −inf. Same shape out; 1 ≤ k ≤ the row length.",
+        reference=top_k_filter, generate=_top_k_cases, probes=_top_k_probes,
+        agree=_same_kept_values,
+        twins=(Twin("top_k_off_by_one", _top_k_strict),
+               Twin("top_k_off_by_one", _top_k_zero_based),
+               Twin("top_k_off_by_one", _top_k_exactly_k),
+               Twin("top_k_off_by_one", _top_k_exactly_k_first),
+               Twin("mask_fill_zero", _top_k_fill_zero),
+               Twin("filter_returns_probabilities", _top_k_probabilities),
+               Twin("wrong_axis", _top_k_global),
+               Twin("wrong_axis", _top_k_axis0)),
+        hints=("Find the k-th largest value of each row; everything at or above it stays.",
+               "np.sort(z, axis=-1)[..., -k] is the k-th largest of each row; add an axis "
+               "(`[..., None]`) so it broadcasts against z. Use >=, not >.",
+               "kth = np.sort(z, axis=-1)[..., -k, None]; return np.where(z >= kth, z, "
+               "-np.inf)"),
+    ),
+    Problem(
+        id="sample_next_token", chapter=CHAPTER,
+        signature="sample_next_token(logits, temperature, rng)", difficulty="medium", points=2,
+        statement="Draw the next token from 1-D logits: return one index, as an int, drawn "
+                  "from softmax(logits / temperature) with the numpy Generator `rng` (so that "
+                  "the same seed gives the same tokens). temperature = 0 means greedy: return "
+                  "the argmax. A negative temperature raises ValueError. The check draws "
+                  "thousands of tokens and compares their frequencies with the probabilities.",
+        reference=sample_next_token, generate=_sampler_cases, probes=_sampler_probes,
+        call=_call_sampler, expect=_sampler_expectation, compare=_compare_sampler,
+        agree=_same_sampler,
+        twins=(Twin("argmax_not_sample", _sampler_argmax),
+               Twin("temperature_multiplies", _sampler_multiplies),
+               Twin("temperature_on_probs", _sampler_probs_renormalised),
+               Twin("temperature_on_probs", _sampler_softmax_of_probs),
+               Twin("ignores_rng", _sampler_global_random),
+               Twin("ignores_rng", _sampler_fresh_generator),
+               Twin("accepts_invalid_temperature", _sampler_unchecked),
+               Twin("no_max_shift", _sampler_no_shift)),
+        hints=("Handle temperature < 0 (raise) and temperature == 0 (argmax) first; otherwise "
+               "compute the probabilities softmax(logits / temperature).",
+               "rng.choice(V, p=p) draws one index with probabilities p; so does "
+               "np.searchsorted(np.cumsum(p), rng.random()). Use `rng`, never np.random, and "
+               "return int(...).",
+               "if temperature < 0: raise ValueError(...); if temperature == 0: return "
+               "int(np.argmax(logits)); x = np.asarray(logits) / temperature; "
+               "p = np.exp(x - x.max()); p /= p.sum(); return int(rng.choice(len(p), p=p))"),
+    ),
+    Problem(
+        id="top_p_filter", chapter=CHAPTER, signature="top_p_filter(logits, p)",
+        difficulty="medium", points=2,
+        statement="Top-p (nucleus) filtering along the last axis: sort the probabilities "
+                  "softmax(logits) from the largest down and keep the smallest set of most "
+                  "probable entries whose probabilities sum to at least p. The entry that "
+                  "makes the sum reach p is kept, and at least one entry always is; the others "
+                  "become −inf. The kept logits are returned unchanged, in their original "
+                  "places.",
+        reference=top_p_filter, generate=_top_p_cases, probes=_top_p_probes,
+        twins=(Twin("top_p_excludes_crossing", _top_p_drops_crossing),
+               Twin("top_p_excludes_crossing", _top_p_drops_crossing_keeps_first),
+               Twin("top_p_excludes_crossing", _top_p_cumsum_at_most_p),
+               Twin("top_p_keeps_extra", _top_p_keeps_extra),
+               Twin("top_p_unsorted", _top_p_unsorted),
+               Twin("top_p_unsorted", _top_p_unsorted_inclusive),
+               Twin("sorted_order_returned", _top_p_left_sorted),
+               Twin("mask_fill_zero", _top_p_fill_zero),
+               Twin("filter_returns_probabilities", _top_p_probabilities),
+               Twin("wrong_axis", _top_p_global_softmax)),
+        hints=("Sort the probabilities in decreasing order and add them up one by one: the "
+               "first entry whose running sum reaches p is the last one kept.",
+               "An entry is kept exactly when the probability mass of the entries *before* it "
+               "(more probable) is still < p: that is cumsum − probs < p. Then put the "
+               "decision back in the original order with the sort indices.",
+               "order = np.argsort(-z, axis=-1); q = np.take_along_axis(softmax(z), order, -1); "
+               "keep_sorted = np.cumsum(q, -1) - q < p; keep = np.empty_like(keep_sorted); "
+               "np.put_along_axis(keep, order, keep_sorted, -1); "
+               "return np.where(keep, z, -np.inf)"),
+    ),
+    Problem(
+        id="expected_calibration_error", chapter=CHAPTER,
+        signature="expected_calibration_error(probs, labels, n_bins=15)", difficulty="medium",
+        points=2,
+        statement="The expected calibration error of predictions probs (N, K) with integer "
+                  "labels (N,). The confidence of a row is its largest probability, and it is "
+                  "correct when its argmax is the label. Put confidences in n_bins equal-width "
+                  "bins (lo, hi] over [0, 1] (the first bin also takes 0), and return "
+                  "Σ_b (n_b / N)·|accuracy_b − confidence_b|, with accuracy_b and "
+                  "confidence_b the means over the n_b rows of bin b (empty bins add nothing).",
+        reference=expected_calibration_error, generate=_ece_cases, probes=_ece_probes,
+        twins=(Twin("ece_bin_edges", _ece_left_closed),
+               Twin("ece_bin_edges", _ece_drops_one),
+               Twin("ece_unweighted", _ece_unweighted),
+               Twin("ece_unweighted", _ece_unweighted_all_bins),
+               Twin("sum_not_mean", _ece_counts)),
+        hints=("Compute conf = probs.max(-1) and correct = probs.argmax(-1) == labels, then "
+               "one bin index per row.",
+               "A confidence c falls in bin ceil(c·B) − 1 for bins (lo, hi] (clip to 0 for "
+               "c = 0): 0.5 with B = 2 is in bin 0, the right-closed one. "
+               "np.digitize(conf, edges[1:-1], right=True) gives the same.",
+               "b = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1); then sum "
+               "(b == i).mean() * abs(correct[b == i].mean() - conf[b == i].mean()) over the "
+               "non-empty bins i."),
+    ),
+    Problem(
+        id="fit_temperature", chapter=CHAPTER, signature="fit_temperature(logits, labels)",
+        difficulty="hard", points=3, rtol=1e-3, atol=0.0,
+        statement="Temperature scaling: return, as a number, the T > 0 that minimises the mean "
+                  "negative log-likelihood −mean_n log softmax(logits_n / T)[labels_n] of "
+                  "validation logits (N, K) with integer labels (N,), to a relative accuracy of "
+                  "1e-3. The checks use synthetic classifiers whose best T lies anywhere from "
+                  "0.2 to 50, some with logits in the hundreds.",
+        reference=fit_temperature, generate=_fit_cases, probes=_fit_probes,
+        twins=(Twin("temperature_multiplies", _fit_scale),
+               Twin("temperature_on_probs", _fit_on_probabilities),
+               Twin("wrong_target_indexing", _fit_target_indexing),
+               Twin("wrong_axis", _fit_axis0)),
+        hints=("Write the mean NLL as a function of T with log-softmax (stable for small T), "
+               "then minimise it over T > 0 with a one-dimensional method.",
+               "The NLL has a single minimum, and searching over log T keeps T positive: "
+               "scipy.optimize.minimize_scalar(lambda u: nll(np.exp(u)), bounds=(-5, 7), "
+               "method='bounded'), or golden-section search by hand.",
+               "nll = lambda T: -np.mean(log_softmax(z / T)[np.arange(N), y]); "
+               "u = minimize_scalar(lambda u: nll(np.exp(u)), bounds=(np.log(1e-2), "
+               "np.log(1e3)), method='bounded', options={'xatol': 1e-8}).x; "
+               "return float(np.exp(u))"),
+    ),
+    Problem(
+        id="distillation_loss", chapter=CHAPTER,
+        signature="distillation_loss(student_logits, teacher_logits, T)", difficulty="hard",
+        points=3,
+        statement="The soft-target loss of knowledge distillation for logits (N, K): "
+                  "T² · mean over the N examples of KL(softmax(teacher / T) ‖ "
+                  "softmax(student / T)), returned as a number. It must stay finite when the "
+                  "teacher's or the student's probabilities underflow to 0 and for logits near "
+                  "1000.",
+        reference=distillation_loss, generate=_distill_cases, probes=_distill_probes,
+        twins=(Twin("no_t_squared", _distill_no_t_squared),
+               Twin("no_t_squared", _distill_times_t),
+               Twin("kl_direction", _distill_reversed),
+               Twin("sum_not_mean", _distill_summed),
+               Twin("kl_mean_over_classes", _distill_mean_over_classes),
+               Twin("soft_ce_not_kl", _distill_soft_cross_entropy),
+               Twin("log_of_softmax", _distill_log_of_softmax),
+               Twin("no_max_shift", _distill_no_shift),
+               Twin("wrong_axis", _distill_axis0),
+               Twin("temperature_multiplies", _distill_multiplies)),
+        hints=("KL(p ‖ q) = Σ p·(log p − log q), with p the teacher's softened distribution and "
+               "q the student's; sum over classes, average over the batch, then multiply by "
+               "T².",
+               "Compute log p and log q with log-softmax of logits / T, never log(softmax): "
+               "log q stays finite where q underflows, and p·(log p − log q) is 0 where p is "
+               "0.",
+               "log_q = log_softmax(s / T); log_p = log_softmax(t / T); return T**2 * "
+               "np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1))"),
+    ),
+]
+
+
+# --- quizzes -----------------------------------------------------------------------------------
+
+QUIZZES = [
+    Quiz(
+        id="q06_entropy", chapter=CHAPTER,
+        question="What is the entropy, in nats, of the uniform distribution over 4 tokens "
+                 "(the softmax of four equal logits)?",
+        answer=float(np.log(4.0)), tolerance=2e-3,
+        wrong_answers=((2.0, "2 is the entropy in bits (log base 2). In nats it is ln 4."),
+                       (float(np.log10(4.0)), "That uses log base 10. Nats use the natural "
+                        "log: ln 4."),
+                       (0.25, "0.25 is each token's probability; the entropy is "
+                        "−Σ p·log p = −4 · 0.25 · ln 0.25."),
+                       (-float(np.log(4.0)), "Mind the sign: entropy is −Σ p·log p, never "
+                        "negative.")),
+        explanation="H = −Σ 0.25 · ln 0.25 = ln 4 ≈ 1.386 nats, the largest entropy any "
+                    "distribution over 4 tokens can have.",
+    ),
+    Quiz(
+        id="q06_temperature_half", chapter=CHAPTER,
+        question="softmax(2, 1, 0) = (0.665, 0.245, 0.090). What probability does the first "
+                 "token get at temperature T = 0.5? (three decimals)",
+        answer=0.8668, tolerance=2e-3,
+        wrong_answers=((0.5065, "That is softmax((2, 1, 0) × 0.5), i.e. T = 2. Temperature "
+                                "divides: (2, 1, 0) / 0.5 = (4, 2, 0)."),
+                       (0.6652, "That ignores T. Dividing the logits by 0.5 doubles the gaps "
+                                "between them, so the distribution gets sharper."),
+                       (0.5722, "That is softmax of the probabilities divided by T, "
+                                "softmax((0.665, 0.245, 0.090) / 0.5). T divides the logits.")),
+        explanation="(2, 1, 0) / 0.5 = (4, 2, 0) and softmax(4, 2, 0) = (0.867, 0.117, 0.016).",
+    ),
+    Quiz(
+        id="q06_argmax", chapter=CHAPTER,
+        question="You lower the temperature from 1 to 0.1. What happens to the most probable "
+                 "token?",
+        choices=(
+            Choice("It stays the most probable, and its probability grows towards 1", True,
+                   "Right: dividing by a positive T keeps the order of the logits, and smaller "
+                   "T stretches the gaps, so the top token takes almost all the mass."),
+            Choice("It may change: another token can become the most probable", False,
+                   "Dividing every logit by the same positive number keeps their order, so the "
+                   "argmax never changes with T > 0."),
+            Choice("Its probability shrinks towards 1/V", False, "That is T → ∞: dividing by "
+                   "a large T shrinks the gaps and flattens the distribution."),
+            Choice("Nothing changes: softmax is invariant to temperature", False,
+                   "Softmax ignores adding a constant to the logits, not scaling them. "
+                   "Dividing by T scales the gaps."),
+        ),
+    ),
+    Quiz(
+        id="q06_order", chapter=CHAPTER,
+        question="A decoder applies temperature, top-k and top-p. In what order, and why does "
+                 "it matter?",
+        choices=(
+            Choice("Temperature, then top-k, then top-p: top-p's cumulative sums depend on "
+                   "the probabilities after temperature", True,
+                   "Right: temperature reshapes the probabilities, so a nucleus of mass p "
+                   "holds more tokens at high T. Top-k only looks at the order, which "
+                   "temperature never changes, so it can go before or after temperature."),
+            Choice("Any order: the three operations commute", False,
+                   "Top-k commutes with temperature (it only uses the order), but top-p does "
+                   "not: with T = 2 the same p keeps more tokens than with T = 0.5."),
+            Choice("Top-p first, then temperature on the survivors", False,
+                   "Then the nucleus is chosen from the T = 1 probabilities and temperature "
+                   "no longer changes which tokens can be drawn, only their odds."),
+            Choice("Top-k after top-p, so that k counts only nucleus tokens", False,
+                   "Libraries such as Hugging Face's apply top-k before top-p; either way, "
+                   "temperature must come before top-p so that p measures the probabilities "
+                   "actually sampled from."),
+        ),
+    ),
+    Quiz(
+        id="q06_t_squared", chapter=CHAPTER,
+        question="Why is the distillation loss multiplied by T²?",
+        choices=(
+            Choice("The gradient of the softened KL with respect to the student's logits "
+                   "shrinks like 1/T²; T² keeps it on the same scale for every T", True,
+                   "Right: ∂/∂z_s of KL(p_T ‖ q_T) is (q_T − p_T)/T, and for large T the gap "
+                   "q_T − p_T itself is about (z_s − z_t)/(K·T), so the total is ~1/T². "
+                   "Multiplying by T² lets you change T without retuning the loss weights."),
+            Choice("To make the loss a proper KL divergence", False,
+                   "KL(p ‖ q) is already a divergence; the factor is about gradient scale, not "
+                   "about the definition."),
+            Choice("Because the teacher and the student are each divided by T", False,
+                   "Dividing both by T softens both distributions; the T² compensates for how "
+                   "small the gradients then become, not for the two divisions as such."),
+            Choice("It converts nats to bits", False, "Changing units multiplies by 1/ln 2, "
+                   "a constant that does not depend on T."),
+        ),
+    ),
+    Quiz(
+        id="q06_calibration", chapter=CHAPTER,
+        question="Temperature scaling fits T = 2.3 on a validation set of an overconfident "
+                 "classifier. What happens to its accuracy?",
+        choices=(
+            Choice("Nothing: the argmax of z / T is the argmax of z", True,
+                   "Right: temperature scaling only changes the confidences, which is why it "
+                   "can fix calibration (ECE, NLL) without costing accuracy."),
+            Choice("It goes up, because the model is less overconfident", False,
+                   "Accuracy only depends on the argmax, and dividing the logits by T > 0 "
+                   "never changes the argmax."),
+            Choice("It goes down, because the probabilities are flatter", False,
+                   "Flatter probabilities lower the confidence, not the accuracy: the top "
+                   "class stays on top."),
+        ),
+    ),
+]
