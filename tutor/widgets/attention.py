@@ -144,11 +144,11 @@ class MaskExplorer(Explorer):
         self._syncing = False
         self.plot = LivePlot(1, 2, figsize=(8.0, 3.5))
         blank = np.full((N_MAX, N_MAX), np.nan)
-        hidden_kept = ListedColormap(["#ffcdd2", "#2e7d32"])   # 0 = hidden, 1 = may attend
-        weights = colormaps["Blues"].copy()
+        # 0 = hidden, 1 = may attend; white ("bad", NaN) outside the sequence.
+        hidden_kept = ListedColormap(["#ffcdd2", "#2e7d32"]).with_extremes(bad="white")
+        weights = colormaps["Blues"].with_extremes(bad="white")
         self.images = []
         for ax, cmap in zip(self.plot.axes, (hidden_kept, weights), strict=True):
-            cmap.set_bad("white")                               # outside the sequence
             self.images.append(ax.imshow(blank, cmap=cmap, vmin=0, vmax=1,
                                          interpolation="nearest"))
             ax.set_xticks(range(N_MAX))
