@@ -79,7 +79,7 @@ def test_temperature_divides_the_logits_and_keeps_the_order():
     e.controls["T"].value = 0.05
     assert heights(e.prob_bars)[0] > 0.999
     assert "entropy of softmax(z / T) <b>0.000</b> nats" in e.readout.value
-    assert e.left_title.get_text() == "softmax(z / 0.05): 10 of 10 kept"
+    assert "T = 0.05, top-k = 10, top-p = 1.00 → kept <b>10</b> of 10" in e.readout.value
 
 
 def test_entropy_in_the_readout_grows_with_temperature():
@@ -101,7 +101,6 @@ def test_top_k_greys_out_the_tail_and_renormalises_the_rest():
     assert np.allclose(heights(e.final_bars), np.r_[p[:3] / p[:3].sum(), np.zeros(7)])
     assert "kept <b>3</b> of 10: mat " in e.readout.value
     assert f"kept mass before renormalising {p[:3].sum():.3f}" in e.readout.value
-    assert e.right_title.get_text() == "sampled from: renormalised over 3"
 
 
 def test_top_k_keeps_every_tie_at_the_kth_place():
@@ -234,7 +233,7 @@ def test_reliability_bars_are_the_accuracy_of_each_bin(classifier):
         assert np.allclose(heights(e.gap_bars), np.abs(conf - acc))
         assert np.isclose(e.measures()["ece"], ece)
         assert f"ECE = <b>{ece:.3f}</b> (10 bins)" in e.readout.value
-        assert e.diagram_title.get_text().startswith(f"T = {T:.2f}: ECE {ece:.3f}")
+        assert e.readout.value.startswith(f"T = <b>{T:.2f}</b>: ECE = <b>{ece:.3f}</b>")
 
 
 def softmax_rows(logits, T):
