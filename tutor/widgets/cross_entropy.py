@@ -73,16 +73,15 @@ class MarginExplorer(Explorer):
 
         x = np.arange(self.K)
         self.bars = grad_ax.bar(x, np.zeros(self.K), color=[_TARGET] + [_OTHER] * (self.K - 1))
-        self.bar_labels = [grad_ax.text(i, 0, "", ha="center", fontsize=8) for i in x]
         grad_ax.axhline(0.0, color="#616161", lw=0.8)
+        grad_ax.grid(axis="y", color="#eeeeee", lw=0.8)
+        grad_ax.set_axisbelow(True)
         grad_ax.set_xticks(x, self.labels)
         grad_ax.set_ylim(-1.15, 1.15)
         self.grad_title = grad_ax.set_title("gradient p − y")
         self.plot.fig.tight_layout()
-        # The title only changes with the checkbox: it is part of the cached background, and
-        # update() asks for a full redraw when it changes.
         self.plot.animate(self.double_curve, self.marker, self.double_marker, self.loss_label,
-                          *self.bars, *self.bar_labels)
+                          *self.bars, self.grad_title)
         self._wire()
 
     def logits(self, margin: float | None = None) -> np.ndarray:
@@ -122,16 +121,13 @@ class MarginExplorer(Explorer):
         self.double_marker.set_data([margin], [doubled])
 
         g = self.gradient(double)
-        for i, (bar, text, height) in enumerate(zip(self.bars, self.bar_labels, g, strict=True)):
+        # The bars carry no number labels: text is most of a redraw's cost, and the readout
+        # prints every entry.
+        for i, (bar, height) in enumerate(zip(self.bars, g, strict=True)):
             bar.set_height(height)
             bar.set_color(_TARGET if i == 0 else (_DOUBLE if double else _OTHER))
-            text.set_text(f"{height:+.3f}")
-            text.set_y(height + 0.05 if height >= 0 else height - 0.05)
-            text.set_verticalalignment("bottom" if height >= 0 else "top")
-        title = "gradient through a double softmax" if double else "gradient p − y"
-        if self.grad_title.get_text() != title:
-            self.grad_title.set_text(title)
-            self.plot.invalidate()
+        self.grad_title.set_text("gradient through a double softmax" if double
+                                 else "gradient p − y")
 
         p = _softmax(self.logits())
         shown = ", ".join(f"{v:+.3f}" for v in g)
