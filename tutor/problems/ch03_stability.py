@@ -1,0 +1,546 @@
+"""Chapter 03, numerical stability: where exp overflows in each dtype, softmax with the max shift
+for logits up to ±1e4 in float16, float32 and float64, and a log-sum-exp that is exact at ±1e4
+and gives −inf, not NaN, for an all −inf slice."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tutor import checking
+from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problems import _inputs
+
+CHAPTER = "03_stability"
+
+
+# --- overflow_threshold ------------------------------------------------------------------------
+
+def overflow_threshold(dtype):
+    """log(finfo(dtype).max): e^x is finite exactly while x ≤ the log of the largest finite
+    number of the dtype (numpy or torch)."""
+    if type(dtype).__module__ == "torch":
+        import torch
+
+        info = torch.finfo(dtype)
+    else:
+        info = np.finfo(dtype)
+    return math.log(float(info.max))
+
+
+@dataclass(frozen=True)
+class _Dtype:
+    """A dtype as the learner would write it (`np.float16`, `torch.bfloat16`). Cases hold this
+    name and the real dtype is made at call time, so torch is imported only when a check runs,
+    and messages read `overflow_threshold(dtype=torch.bfloat16)`."""
+
+    written: str
+
+    def __repr__(self) -> str:
+        return self.written
+
+    def resolve(self):
+        library, _, name = self.written.partition(".")
+        if library == "torch":
+            import torch
+
+            return getattr(torch, name)
+        if name.startswith("dtype("):
+            return np.dtype(name[7:-2])
+        return getattr(np, name)
+
+
+_DTYPES = tuple(_Dtype(d) for d in (
+    "np.float16", "np.float32", "np.float64", "np.dtype('float16')", "np.dtype('float32')",
+    "np.dtype('float64')", "torch.float16", "torch.bfloat16", "torch.float32", "torch.float64"))
+
+
+class _OnGrid(float):
+    """An expected threshold that carries the spacing of its dtype's numbers around it."""
+
+    step: float
+
+
+def _expected_threshold(c):
+    dtype = c.args[0].resolve()
+    value = _OnGrid(overflow_threshold(dtype))
+    info = _finfo(dtype)
+    # The dtype's numbers near the threshold are 2^floor(log2 x)·eps apart: one step of slack
+    # accepts the answer computed or searched for in the dtype itself (11.086 for float16,
+    # 88.5 for bfloat16, whose numbers near 88 are 0.5 apart).
+    value.step = 2.0 ** math.floor(math.log2(value)) * float(info.eps)
+    return value
+
+
+def _finfo(dtype):
+    if type(dtype).__module__ == "torch":
+        import torch
+
+        return torch.finfo(dtype)
+    return np.finfo(dtype)
+
+
+def _call_with_dtype(fn, c):
+    return fn(*(a.resolve() if isinstance(a, _Dtype) else a for a in c.args), **c.kwargs)
+
+
+def _within_one_step(expected, got, tol):
+    step = getattr(expected, "step", None)
+    if step is None:  # two wrong answers compared with each other
+        return checking.compare_arrays(expected, got, tol)
+    return checking.compare_arrays(expected, got, checking.Tolerance(0.0, step))
+
+
+def _threshold_is_max(dtype):
+    return float(_finfo(dtype).max)
+
+
+def _threshold_always_float64(dtype):
+    return math.log(np.finfo(float).max)
+
+
+def _threshold_always_float32(dtype):
+    return math.log(np.finfo(np.float32).max)
+
+
+def _threshold_bfloat16_as_float16(dtype):
+    if "bfloat16" in str(dtype):
+        return math.log(np.finfo(np.float16).max)
+    return overflow_threshold(dtype)
+
+
+def _threshold_log2(dtype):
+    return math.log2(_finfo(dtype).max)
+
+
+def _threshold_cases(rng):
+    for i in rng.integers(0, len(_DTYPES), 4):
+        yield case(_DTYPES[i])
+
+
+def _threshold_probes():
+    # Torch dtypes are inputs here. Importing torch now, while the inputs are drawn, keeps its
+    # import time (seconds, in a fresh kernel) off the clock of the learner's calls.
+    import torch  # noqa: F401
+
+    return [
+        case(_Dtype("np.float32"), note="float32"),
+        case(_Dtype("torch.bfloat16"), note="torch.bfloat16"),
+        case(_Dtype("np.dtype('float16')"), note="float16"),
+        case(_Dtype("torch.float64"), note="torch.float64"),
+    ]
+
+
+# --- stable_softmax ----------------------------------------------------------------------------
+
+def stable_softmax(z, axis=-1):
+    """e^(z − m) / Σ e^(z − m) along `axis`, m each slice's own max: the largest exponent is 0,
+    so nothing overflows and every denominator is at least 1."""
+    z = np.asarray(z, dtype=float)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _compare_probabilities(expected, got, tol):
+    # The engine grows its absolute tolerance with the size of the logits, which suits
+    # log-probabilities: an error of δ in z − LSE(z) is an error of δ in log p. For p itself
+    # that is a relative error, so here it widens the relative tolerance (up to ten times its
+    # base: e^(z − LSE) in float32 at 1e4 is off by about 1e-3), and the absolute one, for
+    # numbers in [0, 1], stays at a tenth of the base relative one.
+    rtol = min(tol.rtol + tol.atol, 10 * tol.rtol)
+    return checking.compare_arrays(expected, got, checking.Tolerance(rtol, tol.rtol / 10))
+
+
+# Buggy twins, written the way learners write them, computing in the input's own dtype; each
+# that fails differently in float64 also comes upcast, as learners who start with
+# `z = np.asarray(z, dtype=float)` write it.
+
+def _float64_first(fn):
+    def upcast(z, *args, **kwargs):
+        return fn(np.asarray(z, dtype=float), *args, **kwargs)
+    return upcast
+
+
+def _softmax_naive(z, axis=-1):
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_naive_nan_to_num(z, axis=-1):
+    e = np.exp(z)
+    return np.nan_to_num(e / e.sum(axis=axis, keepdims=True))
+
+
+def _softmax_min_shift(z, axis=-1):
+    e = np.exp(z - z.min(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_mean_shift(z, axis=-1):
+    e = np.exp(z - z.mean(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_clipped(bound):
+    def softmax(z, axis=-1):
+        e = np.exp(np.clip(z, -bound, bound))
+        return e / e.sum(axis=axis, keepdims=True)
+    return softmax
+
+
+# The bounds learners pick when they clip: round numbers, and the float32 and float64 limits.
+_CLIP_BOUNDS = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85, 88, 100, 200, 300, 500, 700, 709)
+
+
+def _softmax_global_max(z, axis=-1):
+    e = np.exp(z - np.max(z))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_last_axis(z, axis=-1):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_max_on_last_axis(z, axis=-1):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_max_no_keepdims(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_no_keepdims(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis)
+
+
+def _softmax_not_normalised(z, axis=-1):
+    return np.exp(z - z.max(axis=axis, keepdims=True))
+
+
+_AS_WRITTEN = (lambda fn: fn, _float64_first)
+"""Each range-dependent twin as written, and upcast to float64 first."""
+
+
+def _softmax_cases(rng):
+    for ndim in (1, 2, 2, 3, 3):
+        shape = _inputs.shape(rng, ndim)
+        axis = _inputs.axis(rng, ndim)
+        scale = float(10 ** rng.uniform(0, 3.5))           # from ordinary to huge logits
+        z = _inputs.logits(rng, shape, scale=scale)
+        if ndim > 1 and rng.random() < 0.5:
+            # Slices at different heights: a max taken over the whole array underflows some.
+            offsets = rng.uniform(-3000, 3000, shape)
+            z = z + np.take(offsets, [0], axis=axis)
+        dtype = rng.choice([np.float64, np.float32, np.float16], p=[0.5, 0.3, 0.2])
+        z = z.clip(-1e4, 1e4).astype(dtype)
+        yield case(z) if ndim == 1 and rng.random() < 0.5 else case(z, axis=axis)
+
+
+def _softmax_probes():
+    return [
+        case(np.array([1000.0, 1001.0, 999.0]), note="the lesson's (1000, 1001, 999)"),
+        case(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]]), note="logits ±1e4"),
+        case(np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1002.0]]),
+             note="rows a global max would underflow"),
+        case(np.array([[700.0, 2.0], [702.0, 1.0], [699.0, 0.0]]), axis=0,
+             note="axis=0 with large logits"),
+        case(np.array([20.0, 15.0, 10.0], dtype=np.float16), note="float16 (e^20 overflows)"),
+        case(np.array([[100.0, 90.0, 80.0, 70.0]], dtype=np.float32),
+             note="float32 (e^100 overflows)"),
+    ]
+
+
+# --- logsumexp ---------------------------------------------------------------------------------
+
+def logsumexp(z, axis=-1, keepdims=False):
+    """log Σ_j e^(z_j) along `axis` = m + log Σ_j e^(z_j − m), m each slice's max. An all −inf
+    slice has an empty sum: with m = 0 there it gives log 0 = −inf instead of −inf − (−inf)."""
+    z = np.asarray(z, dtype=float)
+    m = z.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        lse = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+    return lse if keepdims else lse.squeeze(axis=axis)
+
+
+def _lse_naive(z, axis=-1, keepdims=False):
+    return np.log(np.sum(np.exp(z), axis=axis, keepdims=keepdims))
+
+
+def _lse_forgets_max(z, axis=-1, keepdims=False):
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.log(np.sum(np.exp(z - m), axis=axis, keepdims=keepdims))
+
+
+def _lse_forgets_max_guarded(z, axis=-1, keepdims=False):
+    m = np.max(z, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return np.log(np.sum(np.exp(z - m), axis=axis, keepdims=keepdims))
+
+
+def _lse_unguarded(z, axis=-1, keepdims=False):
+    m = np.max(z, axis=axis, keepdims=True)
+    lse = m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+    return lse if keepdims else np.squeeze(lse, axis=axis)
+
+
+def _lse_unguarded_nan_to_num(z, axis=-1, keepdims=False):
+    return np.nan_to_num(_lse_unguarded(z, axis, keepdims), neginf=-np.inf, posinf=np.inf)
+
+
+def _lse_global_max(z, axis=-1, keepdims=False):
+    m = np.max(z)
+    return m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=keepdims))
+
+
+def _lse_last_axis(z, axis=-1, keepdims=False):
+    return logsumexp(z, axis=-1, keepdims=keepdims)
+
+
+def _lse_max_kept_sum_dropped(z, axis=-1, keepdims=False):
+    m = np.max(z, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return m + np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def _lse_max_dropped(z, axis=-1, keepdims=False):
+    m = np.max(z, axis=axis)
+    m = np.where(np.isfinite(m), m, 0)
+    return m + np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def _lse_never_keeps(z, axis=-1, keepdims=False):
+    return logsumexp(z, axis=axis)
+
+
+def _lse_always_keeps(z, axis=-1, keepdims=False):
+    return logsumexp(z, axis=axis, keepdims=True)
+
+
+def _lse_cases(rng):
+    for ndim in (1, 2, 2, 3, 3):
+        shape = _inputs.shape(rng, ndim)
+        axis = _inputs.axis(rng, ndim)
+        z = _inputs.logits(rng, shape, scale=float(10 ** rng.uniform(0, 3.5)))
+        if ndim > 1 and rng.random() < 0.5:
+            z = z + np.take(rng.uniform(-3000, 3000, shape), [0], axis=axis)
+        z = z.clip(-1e4, 1e4)
+        if rng.random() < 0.6:
+            z[rng.random(shape) < 0.3] = -np.inf             # masked entries
+        if ndim > 1 and rng.random() < 0.4:
+            slices = [slice(None)] * ndim                     # one fully masked slice
+            other = (axis + 1) % ndim
+            slices[other] = int(rng.integers(0, shape[other]))
+            z[tuple(slices)] = -np.inf
+        if rng.random() < 0.3:
+            z = z.astype(np.float32)
+        keepdims = bool(rng.random() < 0.5)
+        if ndim == 1 and rng.random() < 0.3:
+            yield case(z)
+        else:
+            yield case(z, axis=axis, keepdims=keepdims)
+
+
+def _lse_probes():
+    ninf = -np.inf
+    return [
+        case(np.array([1000.0, 1001.0, 1002.0]), note="the lesson's (1000, 1001, 1002)"),
+        case(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]), note="logits ±1e4"),
+        case(np.array([[1000.0, 999.0], [-1000.0, -1001.0]]), axis=-1, keepdims=True,
+             note="rows a global max would underflow (keepdims=True)"),
+        case(np.array([[0.0, ninf, 1.0], [ninf, ninf, ninf]]), note="−inf entries and an "
+             "all −inf row"),
+        case(np.array([[ninf, 2.0, 1.0], [ninf, 3.0, 0.0], [ninf, ninf, 5.0], [ninf, 1.0, 1.0]]),
+             axis=0, keepdims=False, note="axis=0 with an all −inf column"),
+        case(np.array([11.0, 10.0, 9.0], dtype=np.float16),
+             note="float16 (e^11 + e^10 + e^9 overflows)"),
+        case(np.array([[100.0, 90.0, 80.0]], dtype=np.float32), keepdims=True,
+             note="float32 (e^100 overflows)"),
+    ]
+
+
+PROBLEMS = [
+    Problem(
+        id="overflow_threshold", chapter=CHAPTER, signature="overflow_threshold(dtype)",
+        difficulty="easy", points=1,
+        statement="The largest x for which e^x is finite in `dtype`: a numpy dtype "
+                  "(np.float16, np.float32, np.float64, or np.dtype('float32') and the like) or "
+                  "a torch dtype (torch.float16, torch.bfloat16, torch.float32, torch.float64), "
+                  "returned as a number. An answer within one step of the dtype's own grid of "
+                  "numbers near the threshold counts (its float16 value 11.086 does; its "
+                  "numbers near 11 are 1/128 apart).",
+        reference=overflow_threshold, generate=_threshold_cases, probes=_threshold_probes,
+        call=_call_with_dtype, expect=_expected_threshold, compare=_within_one_step, rtol=1e-3,
+        twins=(Twin("threshold_not_log", _threshold_is_max),
+               Twin("threshold_wrong_dtype", _threshold_always_float64),
+               Twin("threshold_wrong_dtype", _threshold_always_float32),
+               Twin("threshold_wrong_dtype", _threshold_bfloat16_as_float16),
+               Twin("threshold_base_two", _threshold_log2)),
+        hints=("e^x stays finite while it is at most the largest finite number of the dtype. "
+               "Where does numpy (and torch) tell you that number?",
+               "np.finfo(dtype).max for numpy dtypes, torch.finfo(dtype).max for torch ones "
+               "(numpy does not know bfloat16). Then undo the exponential.",
+               "math.log(float(info.max)) with info = torch.finfo(dtype) when "
+               "type(dtype).__module__ == 'torch', else np.finfo(dtype); import torch inside "
+               "that branch."),
+    ),
+    Problem(
+        id="stable_softmax", chapter=CHAPTER, signature="stable_softmax(z, axis=-1)",
+        difficulty="medium", points=2,
+        statement="Softmax of z along `axis`, like chapter 02's, but right for logits as large "
+                  "as ±1e4 and for float16, float32 and float64 inputs, with no inf or NaN in "
+                  "the result. Any shape, any axis; same shape out; z unchanged. Computing in "
+                  "the input's own dtype is fine.",
+        reference=stable_softmax, generate=_softmax_cases, probes=_softmax_probes,
+        compare=_compare_probabilities,
+        twins=(*(Twin("no_max_shift", f(twin)) for f in _AS_WRITTEN for twin in (
+                   _softmax_naive, _softmax_naive_nan_to_num, _softmax_min_shift,
+                   _softmax_mean_shift)),
+               *(Twin("clips_logits", f(_softmax_clipped(b))) for f in _AS_WRITTEN
+                 for b in _CLIP_BOUNDS),
+               *(Twin("global_max_shift", f(_softmax_global_max)) for f in _AS_WRITTEN),
+               Twin("wrong_axis", _softmax_last_axis),
+               Twin("wrong_axis", _softmax_max_on_last_axis),
+               Twin("missing_keepdims", _softmax_max_no_keepdims),
+               Twin("missing_keepdims", _softmax_no_keepdims),
+               Twin("not_normalised", _softmax_not_normalised)),
+        hints=("Softmax does not change when you subtract the same number from every logit of "
+               "a slice. Which number makes the largest exponent exactly 0?",
+               "Subtract each slice's own maximum, z.max(axis=axis, keepdims=True), not the "
+               "maximum of the whole array: a batch can hold rows at very different heights.",
+               "e = np.exp(z - z.max(axis=axis, keepdims=True)); return e / e.sum(axis=axis, "
+               "keepdims=True)"),
+    ),
+    Problem(
+        id="logsumexp", chapter=CHAPTER, signature="logsumexp(z, axis=-1, keepdims=False)",
+        difficulty="hard", points=3,
+        statement="log Σ_j e^(z_j) along `axis`, exact for logits as large as ±1e4. Entries may "
+                  "be −inf (masked), and a slice that is −inf everywhere must give −inf, not "
+                  "NaN. With keepdims=True the reduced axis stays, with length 1; otherwise it "
+                  "is removed (like numpy's reductions).",
+        reference=logsumexp, generate=_lse_cases, probes=_lse_probes,
+        twins=(*(Twin("no_max_shift", f(_lse_naive)) for f in _AS_WRITTEN),
+               Twin("lse_forgets_max", _lse_forgets_max),
+               Twin("lse_forgets_max", _lse_forgets_max_guarded),
+               Twin("neg_inf_nan", _lse_unguarded),
+               Twin("neg_inf_nan", _lse_unguarded_nan_to_num),
+               *(Twin("global_max_shift", f(_lse_global_max)) for f in _AS_WRITTEN),
+               Twin("wrong_axis", _lse_last_axis),
+               Twin("missing_keepdims", _lse_max_kept_sum_dropped),
+               Twin("missing_keepdims", _lse_max_dropped),
+               Twin("keepdims_ignored", _lse_never_keeps),
+               Twin("keepdims_ignored", _lse_always_keeps)),
+        hints=("Factor e^m out of the sum, with m the slice's largest entry: what is left can "
+               "neither overflow nor be all zeros.",
+               "log Σ e^z = m + log Σ e^(z − m). Take m with keepdims=True so that z − m "
+               "broadcasts, and drop the axis at the end unless keepdims. For a slice that is "
+               "−inf everywhere, m = −inf and z − m is NaN: use m = 0 there instead.",
+               "m = z.max(axis=axis, keepdims=True); m = np.where(np.isfinite(m), m, 0); "
+               "out = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True)); return out if "
+               "keepdims else out.squeeze(axis)"),
+    ),
+]
+
+
+QUIZZES = [
+    Quiz(
+        id="q03_fp16_threshold", chapter=CHAPTER,
+        question="Up to which x is np.exp(x) finite in float16? (two decimals)",
+        answer=math.log(65504.0), tolerance=0.01,
+        wrong_answers=(
+            (65504.0, "65504 is the largest float16 itself; e^x reaches it at x = ln 65504."),
+            (math.log(np.finfo(np.float32).max), "That is float32's limit; float16 has only 5 "
+             "exponent bits, so its largest number is 65504."),
+            (math.log(np.finfo(np.float64).max), "That is float64's limit."),
+            (16.0, "16 is log2 of the float16 range (2^16 = 65536): e^x grows faster than 2^x, "
+             "so the limit is ln 65504 = 16·ln 2 − a little."),
+        ),
+        explanation="finfo(float16).max = 65504 and ln 65504 ≈ 11.09: e^12 is already inf.",
+    ),
+    Quiz(
+        id="q03_bfloat16", chapter=CHAPTER,
+        question="bfloat16 and float16 both take 16 bits. Why does e^x overflow at 88.72 in "
+                 "bfloat16 but at 11.09 in float16?",
+        choices=(
+            Choice("bfloat16 keeps float32's 8 exponent bits and gives up mantissa bits", True,
+                   "Right: same range as float32 (so the same overflow threshold), but only 8 "
+                   "significant bits: numbers near 88 are 0.5 apart."),
+            Choice("bfloat16 computes exp in float32 internally", False, "Its range comes from "
+                   "its format: 8 exponent bits, like float32, so its largest number is about "
+                   "3.4e38 too."),
+            Choice("float16 has a bug in exp", False, "float16's largest number is 65504, and "
+                   "e^11.09 ≈ 65504: it overflows exactly where its range ends."),
+            Choice("bfloat16 is more precise than float16", False, "The opposite: bfloat16 has "
+                   "7 stored mantissa bits to float16's 10; it trades precision for range."),
+        ),
+    ),
+    Quiz(
+        id="q03_global_max", chapter=CHAPTER,
+        question="A float64 batch has rows (1000, 1001) and (0, 1). You subtract z.max() (no "
+                 "axis) before exp and divide each row by its sum. What is the second row?",
+        choices=(
+            Choice("(nan, nan)", True, "Right: the global max is 1001, e^(0 − 1001) and "
+                   "e^(1 − 1001) underflow to 0, and 0/0 is NaN. Each row needs its own max."),
+            Choice("(0.2689, 0.7311)", False, "That is the right softmax, which you get with "
+                   "the row's own max, 1. The global max 1001 pushes this row to e^(−1000)."),
+            Choice("(0, 0)", False, "The exponentials are 0, but so is their sum: 0/0 is NaN, "
+                   "not 0."),
+            Choice("(0.5, 0.5)", False, "No rule makes it uniform: after the shift both "
+                   "exponentials are 0 and the division is 0/0."),
+        ),
+    ),
+    Quiz(
+        id="q03_lse_bounds", chapter=CHAPTER,
+        question="logsumexp of four equal logits (10, 10, 10, 10)? (two decimals)",
+        answer=10 + math.log(4.0), tolerance=0.01,
+        wrong_answers=(
+            (10.0, "That is the max, the lower bound: LSE equals the max only when one entry "
+             "dominates. Here four equal entries each contribute e^10."),
+            (40.0, "That is the sum of the logits; LSE is the log of the sum of their "
+             "exponentials."),
+            (10 + math.log10(4.0), "That uses log10; logsumexp uses the natural log: "
+             "log(4·e^10) = 10 + ln 4."),
+        ),
+        explanation="log(4·e^10) = 10 + ln 4 ≈ 11.39: the upper bound max + log n, reached "
+                    "because all entries are equal.",
+    ),
+    Quiz(
+        id="q03_lse_shift", chapter=CHAPTER,
+        question="Softmax does not change when you add 5 to every logit. What happens to "
+                 "logsumexp(z + 5)?",
+        choices=(
+            Choice("It equals logsumexp(z) + 5", True, "Right: e^5 factors out of the sum and "
+                   "log turns it into + 5. LSE is shift-equivariant; softmax = e^(z − LSE(z)) "
+                   "is invariant because the 5 cancels there."),
+            Choice("It equals logsumexp(z): LSE is shift invariant too", False,
+                   "log Σ e^(z + 5) = log(e^5 Σ e^z) = 5 + log Σ e^z. It moves with the "
+                   "logits (equivariant); only the softmax, z − LSE(z) exponentiated, is "
+                   "invariant."),
+            Choice("It equals 5·logsumexp(z)", False, "Adding to the logits multiplies the "
+                   "exponentials by e^5, and the log turns that factor into + 5."),
+            Choice("It equals logsumexp(z) + log 5", False, "The factor pulled out of the sum "
+                   "is e^5, and log e^5 = 5."),
+        ),
+    ),
+    Quiz(
+        id="q03_all_neg_inf", chapter=CHAPTER,
+        question="What should logsumexp return for a slice (−inf, −inf, −inf), every entry "
+                 "masked?",
+        choices=(
+            Choice("−inf", True, "Right: e^(−inf) = 0, the sum is 0 and log 0 = −inf. The "
+                   "max-shift formula gets NaN from −inf − (−inf), which is why the code "
+                   "uses m = 0 for such a slice."),
+            Choice("NaN", False, "NaN is what the unguarded formula gives (−inf − (−inf)), "
+                   "not the value: the sum of three zeros is 0 and log 0 = −inf."),
+            Choice("0", False, "log 0 is −inf, not 0; 0 would be the LSE of a single logit 0."),
+            Choice("log 3", False, "That is the LSE of three logits equal to 0: e^0 = 1 each. "
+                   "Here every exponential is e^(−inf) = 0."),
+        ),
+    ),
+]
