@@ -121,6 +121,25 @@ CATALOGUE: dict[str, Misconception] = {
         _m("threshold_not_log", "Largest float instead of its log",
            "exp(x) overflows once x passes log(finfo(dtype).max), not finfo(dtype).max itself.",
            "03_stability", "Overflow per dtype"),
+        _m("clips_logits", "Logits clipped to dodge overflow",
+           "Clipping z to a safe range changes the gaps between logits, and softmax only sees "
+           "the gaps: (1000, 1001, 999) clipped to 80 becomes uniform. Subtract each slice's "
+           "maximum instead, which changes nothing.",
+           "03_stability", "The max shift"),
+        _m("keepdims_ignored", "keepdims not honoured",
+           "With keepdims=True the reduced axis must stay, with length 1 (shape (2, 1, 4) from "
+           "(2, 3, 4) along axis 1); with keepdims=False it goes. Pass keepdims on to the last "
+           "reduction, or squeeze the axis only when keepdims is False.",
+           "03_stability", "Log-sum-exp"),
+        _m("threshold_wrong_dtype", "Another dtype's limit",
+           "Each dtype has its own range: e^x overflows past 11.09 in float16, 88.72 in "
+           "bfloat16 and float32, 709.78 in float64. Read finfo of the dtype you were given "
+           "(torch.finfo for torch dtypes: bfloat16 is not float16).",
+           "03_stability", "Overflow per dtype"),
+        _m("threshold_base_two", "Powers of 2 instead of powers of e",
+           "log2(finfo.max) (or finfo.maxexp, 128 for float32) bounds 2^x, but exp raises e: "
+           "the limit is the natural log, ln(finfo.max) = 128·ln 2 ≈ 88.72 for float32.",
+           "03_stability", "Overflow per dtype"),
         # 04 log-softmax
         _m("log_of_softmax", "log(softmax(z)) instead of log-softmax",
            "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf; "
