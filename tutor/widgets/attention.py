@@ -66,7 +66,7 @@ class ScalingExplorer(Explorer):
             "d": int_slider("dimension d", d, 1, D_MAX),
             "scaled": _checkbox("divide the scores by √d", scaled),
         }
-        self.plot = LivePlot(1, 2, figsize=(8.0, 3.0),
+        self.plot = LivePlot(1, 2, figsize=(7.6, 2.8),
                              gridspec_kw={"width_ratios": [1.0, 1.25]})
         bar_ax, curve_ax = self.plot.axes
         labels = [f"k{j}" for j in range(keys)]
@@ -142,7 +142,7 @@ class MaskExplorer(Explorer):
             "causal": _checkbox("causal mask (j ≤ i)", causal),
         }
         self._syncing = False
-        self.plot = LivePlot(1, 2, figsize=(8.0, 3.5))
+        self.plot = LivePlot(1, 2, figsize=(7.2, 3.1))
         blank = np.full((N_MAX, N_MAX), np.nan)
         # 0 = hidden, 1 = may attend; white ("bad", NaN) outside the sequence.
         hidden_kept = ListedColormap(["#ffcdd2", "#2e7d32"]).with_extremes(bad="white")
