@@ -124,7 +124,8 @@ def test_a_value_that_is_not_a_function_fails_with_advice():
 def test_an_unknown_problem_suggests_close_names():
     result = tutor.check("sofmax")
     assert not result.passed
-    assert "Did you mean 'softmax'?" in result.message
+    assert result.message.startswith("There is no problem or quiz called 'sofmax'. Did you mean ")
+    assert "'softmax'" in result.message
 
 
 def test_an_endless_loop_hits_the_time_limit_and_names_the_problem():

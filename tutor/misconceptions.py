@@ -209,7 +209,7 @@ CATALOGUE: dict[str, Misconception] = {
            "06_temperature", "Temperature"),
         _m("accepts_invalid_temperature", "No error for T ≤ 0",
            "Dividing by T = 0 gives inf/NaN and a negative T reverses the ranking; raise "
-           "ValueError for T ≤ 0.",
+           "ValueError for T ≤ 0 (in a sampler, where T = 0 means greedy, for T < 0).",
            "06_temperature", "Temperature"),
         _m("entropy_nan_zero_prob", "0·log 0 evaluated as NaN",
            "Probabilities that underflow to 0 give 0·log 0 = 0·(−inf) = NaN; the term counts as "
