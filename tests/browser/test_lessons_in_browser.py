@@ -177,8 +177,8 @@ def _wait_until_settled(page, what: str, timeout: float = 120) -> dict:
     quiet_since, state = None, None
     while time.monotonic() < deadline:
         state = page.evaluate(NOTEBOOK_STATE)
-        settled = state and state["status"] == "idle" and state["loading"] == 0 and (
-            state["pending"] == 0 or state["errors"])
+        settled = state and state["status"] == "idle" and (
+            state["errors"] or (state["pending"] == 0 and state["loading"] == 0))
         if settled:
             # idle for a moment: widget messages that follow an execution have arrived
             quiet_since = quiet_since or time.monotonic()
