@@ -58,7 +58,7 @@ class StabilityExplorer(Explorer):
     """Logits ±M + (0, 1, −1) in a chosen dtype: the naive softmax e^z / Σ e^z next to the
     max-shifted one, as bars (NaN and inf written in red where a bar cannot be drawn), and on
     the right the probability of the largest logit against the signed magnitude, with the
-    stretches where the naive formula gives NaN shaded.
+    stretches where the naive formula fails (NaN, or off by more than 0.01) shaded.
 
     M = 1000 is the lesson's (1000, 1001, 999). `softmax` and `naive` are called on a 1-D
     array in the chosen dtype (defaults: the course's stable softmax and e^z / Σ e^z), so a
@@ -123,8 +123,10 @@ class StabilityExplorer(Explorer):
         self.plot.animate(*self.naive_bars, *self.stable_bars, *self.naive_labels,
                           *self.stable_labels, self.bar_title, *self.spans,
                           self.stable_curve, self.naive_curve, self.marker)
-        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._shown_dtype = None
+        self.works: tuple[float, float] | None = None
+        """The stretch of ±M where the naive formula still works, for the shown dtype."""
         self._wire()
 
     def logits(self) -> np.ndarray:
@@ -157,7 +159,6 @@ class StabilityExplorer(Explorer):
             span.set_x(start)
             span.set_width(end - start)
         self.works = self._working_range(dtype, fails)
-        """The stretch of ±M where the naive formula still gives a distribution."""
         self._shown_dtype = dtype
 
     def _working_range(self, dtype: str, fails: np.ndarray) -> tuple[float, float] | None:
