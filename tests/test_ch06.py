@@ -762,10 +762,13 @@ def test_a_value_error_for_a_valid_temperature_is_not_mistaken_for_the_contract(
         e = np.exp(np.asarray(z) / T)
         return e / e.sum(axis=-1)
 
+    line = softmax_temperature.__code__.co_firstlineno + 4
     result = tutor.check("softmax_temperature", softmax_temperature, seed=0)
-    assert result.status in {"error", "failed"}
-    assert "ValueError: operands could not be broadcast" in result.message or \
-        result.misconception == "missing_keepdims"
+    assert result.status == "error"
+    assert result.message == (
+        "ValueError: operands could not be broadcast together with shapes (2,3) (2,)  at line "
+        f"{line} of test_ch06.py: `return e / e.sum(axis=-1)`, on softmax_temperature(z=[[ 1. , "
+        "2. , 3. ], [ 0.5, 0.5, -4. ]], T=3).")
 
 
 def test_a_mistake_no_twin_knows_gets_expected_versus_got():
@@ -892,7 +895,8 @@ def test_a_missing_value_error_is_named_with_the_verdicts():
     assert result.link == "../notebooks/06_temperature.ipynb#Temperature"
     assert result.message == (
         "Dividing by T = 0 gives inf/NaN and a negative T reverses the ranking; raise "
-        "ValueError for T ≤ 0. On softmax_temperature(z=[2., 1., 0.], T=0) (T = 0, which must "
+        "ValueError for T ≤ 0 (in a sampler, where T = 0 means greedy, for T < 0). On "
+        "softmax_temperature(z=[2., 1., 0.], T=0) (T = 0, which must "
         "raise ValueError) the answer is 'ValueError' but it returned 'no exception'.")
 
 
