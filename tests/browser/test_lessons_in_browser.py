@@ -271,8 +271,9 @@ def test_lesson_runs_and_every_explorer_responds(notebook, lab, page):
         explorers = page.locator(".tutor-explorer").all()
         assert explorers, f"{notebook}: no explorer (.tutor-explorer) on the page; every lesson " \
                           "shows at least one live widget from tutor.widgets"
-        for n, explorer in enumerate(explorers, 1):
-            _exercise_explorer(page, explorer, f"{notebook}, explorer {n} of {len(explorers)}")
+        moved = [_exercise_explorer(page, explorer, f"{notebook}, explorer {n} of "
+                                    f"{len(explorers)}") for n, explorer in enumerate(explorers, 1)]
+        print(f"{notebook}: {len(explorers)} explorers, controls moved in each: {moved}")
     except Exception as e:
         shot = SHOTS / f"{notebook}.png"
         page.screenshot(path=str(shot), full_page=True)
