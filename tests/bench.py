@@ -35,7 +35,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f}"
 
 
-def row(*cells, widths=(38, 10, 10, 10, 8)) -> str:
+def row(*cells, widths=(46, 10, 10, 10, 8)) -> str:
     return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                      for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
 
@@ -109,6 +109,8 @@ def _values(control, n: int) -> list:
         values = [bool(i % 2 == 0) != control.value for i in range(n)]
     elif hasattr(control, "min") and hasattr(control, "max"):
         sweep = np.linspace(control.min, control.max, n)
+        if hasattr(control, "base"):  # FloatLogSlider: min and max are exponents
+            sweep = control.base ** sweep
         values = [type(control.value)(v) for v in np.concatenate([sweep[1::2], sweep[::2][::-1]])]
     else:
         return []
