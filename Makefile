@@ -1,6 +1,7 @@
 # Softmax, from logits to attention.  `make` lists the commands.
 
 PYTHON ?= python3
+TORCH_INDEX ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Rebuilt only when the pins or the package description change: re-running is fast.
@@ -23,7 +24,17 @@ help:
 	@echo "  make bench   print timings against the course's budgets"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "== installing the pinned packages into $(VENV)"
+	if ! $(BIN)/python -m pip --version >/dev/null 2>&1; then
+	  $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null \
+	    || { echo "The course needs Python 3.11 or newer: make PYTHON=python3.11 ..."; exit 1; }
+	  rm -rf $(VENV)
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	# TORCH_INDEX=URL takes torch from that index first (a CPU build instead of PyPI's GPU one)
+	if [ -n "$(TORCH_INDEX)" ]; then
+	  $(BIN)/python -m pip install torch==2.13.0 --index-url "$(TORCH_INDEX)"
+	fi
 	$(BIN)/python -m pip install -r requirements-dev.txt
 	$(BIN)/python -m pip install -q -e . --no-deps
 	touch $@
