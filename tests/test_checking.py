@@ -295,3 +295,30 @@ def test_import_tutor_loads_neither_torch_nor_matplotlib():
 def test_twin_declarations_are_well_formed():
     for problem in registry.problems():
         assert all(isinstance(t, Twin) and callable(t.fn) for t in problem.twins)
+
+
+def test_probabilities_keep_a_small_absolute_tolerance_whatever_the_logits():
+    """Large float16 logits must not widen the tolerance on a probability into acceptance of a
+    wrong one (1/3 where the answer is 0)."""
+    big = case(np.array([1000.0, -1000.0, -1000.0], dtype=np.float16))
+    expected = np.array([1.0, 0.0, 0.0])
+    tol = checking.tolerance_for(SOFTMAX, big, np.zeros(3, np.float16), expected)
+    assert checking.compare_arrays(expected, np.array([1.0, 1 / 3, 0.0]), tol) is not None
+    assert tol.atol == 1e-3
+
+
+def test_log_domain_outputs_get_room_for_cancellation_in_low_precision():
+    z = np.array([3000.0, 2999.0], dtype=np.float32)
+    tol = checking.tolerance_for(SOFTMAX, case(z), z, np.array([-0.3133, -1.3133]))
+    assert tol.atol > 1e-3
+
+
+def test_softmax_through_the_log_domain_passes_in_float32():
+    def softmax(z, axis=-1):
+        z = np.asarray(z)
+        m = z.max(axis=axis, keepdims=True)
+        lse = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+        return np.exp(z - lse)
+
+    for seed in range(4):
+        assert tutor.check("stable_softmax", softmax, seed=seed), seed
