@@ -322,3 +322,14 @@ def test_softmax_through_the_log_domain_passes_in_float32():
 
     for seed in range(4):
         assert tutor.check("stable_softmax", softmax, seed=seed), seed
+
+
+def test_an_error_raised_inside_numpy_points_at_the_learners_call():
+    def sample_next_token(logits, temperature, rng):
+        return int(rng.choice(len(logits), p=np.asarray(logits)))  # logits are not probabilities
+
+    result = tutor.check("sample_next_token", sample_next_token, seed=0)
+    assert result.status == "error"
+    assert "of test_checking.py: `return int(rng.choice(len(logits), p=np.asarray(logits)))" in \
+        result.message
+    assert ".pyx" not in result.message

@@ -372,6 +372,8 @@ def _is_library_file(filename: str) -> bool:
     """Frames of tutor, the standard library or installed packages are not the learner's."""
     if filename.startswith("<"):
         return filename.startswith("<frozen")
+    if filename.endswith((".pyx", ".pxd")):  # compiled numpy and scipy code
+        return True
     path = os.path.abspath(filename)
     return path.startswith(_LIBRARY_DIRS) or "site-packages" in path or "dist-packages" in path
 
