@@ -9,26 +9,12 @@ import os
 
 import numpy as np
 import pytest
+from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
 from scipy import special, stats
 
 import tutor
 from tutor import checking
 from tutor.problems import ch01_logits, ch02_softmax
-
-SEEDS = range(4)
-
-
-def passes(problem_id, fn):
-    for seed in SEEDS:
-        result = tutor.check(problem_id, fn, seed=seed)
-        assert result.passed, f"seed {seed}: {result.message}"
-
-
-def torch_in(x):
-    import torch
-
-    return torch.as_tensor(np.asarray(x))
-
 
 # ---------------------------------------------------------------------------------------------
 # Right answers, in several styles
@@ -405,33 +391,16 @@ WRONG_02 = [
 ]
 
 
-def _naming_rate(wrong):
-    named = 0
-    misnamed = []
-    for problem_id, answer, expected in wrong:
-        for seed in SEEDS:
-            result = tutor.check(problem_id, answer, seed=seed)
-            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
-            if result.misconception == expected:
-                named += 1
-            else:
-                misnamed.append((answer.__name__, seed, result.misconception, result.message))
-    return named / (len(wrong) * len(SEEDS)), misnamed
-
-
 @pytest.mark.parametrize(("chapter", "wrong"), [("01", WRONG_01), ("02", WRONG_02)])
 def test_wrong_answers_are_named_nine_times_in_ten(chapter, wrong):
     assert len(wrong) >= 10
-    rate, misnamed = _naming_rate(wrong)
-    assert rate >= 0.9, f"chapter {chapter}: {rate:.0%} named right; misses: {misnamed}"
+    assert_named_nine_in_ten(wrong, label=f"chapter {chapter}: ")
 
 
 @pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG_01 + WRONG_02,
                          ids=[a.__name__ for _, a, _ in WRONG_01 + WRONG_02])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
-    result = tutor.check(problem_id, answer, seed=0)
-    assert result.status == "failed"
-    assert result.misconception == expected, result.message
+    assert_named(problem_id, answer, expected)
 
 
 def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():

@@ -12,26 +12,13 @@ import sys
 
 import numpy as np
 import pytest
+from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
 from PIL import Image
 from scipy import special
 
 import tutor
 from tutor.problems import ch05_cross_entropy as ch05
 from tutor.widgets.cross_entropy import MARGIN, MarginExplorer
-
-SEEDS = range(4)
-
-
-def passes(problem_id, fn):
-    for seed in SEEDS:
-        result = tutor.check(problem_id, fn, seed=seed)
-        assert result.passed, f"seed {seed}: {result.message}"
-
-
-def torch_in(x):
-    import torch
-
-    return torch.as_tensor(np.asarray(x))
 
 
 def rows(z, targets):
@@ -489,25 +476,13 @@ WRONG = [
 
 
 def test_wrong_answers_are_named_nine_times_in_ten():
-    named, misnamed = 0, []
-    for problem_id, answer, expected in WRONG:
-        for seed in SEEDS:
-            result = tutor.check(problem_id, answer, seed=seed)
-            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
-            if result.misconception == expected:
-                named += 1
-            else:
-                misnamed.append((answer.__name__, seed, result.misconception, result.message))
-    rate = named / (len(WRONG) * len(SEEDS))
-    assert rate >= 0.9, f"{rate:.0%} named right; misses: {misnamed}"
+    assert_named_nine_in_ten(WRONG)
 
 
 @pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG,
                          ids=[a.__name__ for _, a, _ in WRONG])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
-    result = tutor.check(problem_id, answer, seed=0)
-    assert result.status == "failed"
-    assert result.misconception == expected, result.message
+    assert_named(problem_id, answer, expected)
 
 
 # ---------------------------------------------------------------------------------------------

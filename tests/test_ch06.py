@@ -9,14 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
 from scipy import optimize, special, stats
 
 import tutor
 from tutor import checking
 from tutor import problems as registry
 from tutor.problems import ch06_temperature as ch06
-
-SEEDS = range(4)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,18 +34,6 @@ def _torch_warmed_up():
         return loss
 
     opt.step(closure)
-
-
-def passes(problem_id, fn, seeds=SEEDS):
-    for seed in seeds:
-        result = tutor.check(problem_id, fn, seed=seed)
-        assert result.passed, f"seed {seed}: {result.message}"
-
-
-def torch_in(x):
-    import torch
-
-    return torch.as_tensor(np.asarray(x))
 
 
 def stable_softmax(z, axis=-1):
@@ -725,25 +712,13 @@ NAMING_SEEDS = range(3)
 
 def test_wrong_answers_are_named_nine_times_in_ten():
     assert len(WRONG) >= 15
-    named, misnamed = 0, []
-    for problem_id, answer, expected in WRONG:
-        for seed in NAMING_SEEDS:
-            result = tutor.check(problem_id, answer, seed=seed)
-            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
-            if result.misconception == expected:
-                named += 1
-            else:
-                misnamed.append((answer.__name__, seed, result.misconception, result.message))
-    rate = named / (len(WRONG) * len(NAMING_SEEDS))
-    assert rate >= 0.9, f"{rate:.0%} named right; misses: {misnamed}"
+    assert_named_nine_in_ten(WRONG, NAMING_SEEDS)
 
 
 @pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG,
                          ids=[a.__name__ for _, a, _ in WRONG])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
-    result = tutor.check(problem_id, answer, seed=0)
-    assert result.status == "failed"
-    assert result.misconception == expected, result.message
+    assert_named(problem_id, answer, expected)
 
 
 def test_an_assert_instead_of_a_value_error_is_reported_as_such():

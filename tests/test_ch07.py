@@ -9,20 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from learners import assert_named, assert_named_nine_in_ten, passes
 from scipy import special
 
 import tutor
 from tutor import checking
 from tutor.problems import ch07_attention_masking as ch07
 from tutor.widgets.attention import D_MAX, N_MAX, MaskExplorer, ScalingExplorer
-
-SEEDS = range(4)
-
-
-def passes(problem_id, fn):
-    for seed in SEEDS:
-        result = tutor.check(problem_id, fn, seed=seed)
-        assert result.passed, f"seed {seed}: {result.message}"
 
 
 def tensor(x):
@@ -470,25 +463,13 @@ WRONG = [
 
 
 def test_wrong_answers_are_named_nine_times_in_ten():
-    named, misnamed = 0, []
-    for problem_id, answer, expected in WRONG:
-        for seed in SEEDS:
-            result = tutor.check(problem_id, answer, seed=seed)
-            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
-            if result.misconception == expected:
-                named += 1
-            else:
-                misnamed.append((answer.__name__, seed, result.misconception))
-    rate = named / (len(WRONG) * len(SEEDS))
-    assert rate >= 0.9, f"{rate:.0%} named right; misses: {misnamed}"
+    assert_named_nine_in_ten(WRONG)
 
 
 @pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG,
                          ids=[a.__name__ for _, a, _ in WRONG])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
-    result = tutor.check(problem_id, answer, seed=0)
-    assert result.status == "failed"
-    assert result.misconception == expected, result.message
+    assert_named(problem_id, answer, expected)
 
 
 # ---------------------------------------------------------------------------------------------

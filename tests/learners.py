@@ -1,0 +1,45 @@
+"""What the chapter checker tests share: learners' answers checked over several seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tutor
+
+SEEDS = range(4)
+
+
+def passes(problem_id, fn, seeds=SEEDS):
+    """Assert that `fn` passes the check of `problem_id` on every seed."""
+    for seed in seeds:
+        result = tutor.check(problem_id, fn, seed=seed)
+        assert result.passed, f"seed {seed}: {result.message}"
+
+
+def torch_in(x):
+    import torch
+
+    return torch.as_tensor(np.asarray(x))
+
+
+def assert_named_nine_in_ten(wrong, seeds=SEEDS, label=""):
+    """Every (problem_id, answer, misconception) in `wrong` fails on every seed, and at least
+    nine checks in ten name the intended misconception."""
+    named, misnamed = 0, []
+    for problem_id, answer, expected in wrong:
+        for seed in seeds:
+            result = tutor.check(problem_id, answer, seed=seed)
+            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
+            if result.misconception == expected:
+                named += 1
+            else:
+                misnamed.append((answer.__name__, seed, result.misconception, result.message))
+    rate = named / (len(wrong) * len(seeds))
+    assert rate >= 0.9, f"{label}{rate:.0%} named right; misses: {misnamed}"
+
+
+def assert_named(problem_id, answer, expected):
+    """One wrong answer, seed 0: it fails and is named `expected`."""
+    result = tutor.check(problem_id, answer, seed=0)
+    assert result.status == "failed"
+    assert result.misconception == expected, result.message
