@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Rebuilt only when the pins or the package description change: re-running is fast.
 STAMP  := $(VENV)/.installed
-NBVAL  := --nbval-lax --nbval-current-env -n 2 --dist loadscope --nbval-cell-timeout=120
+NBVAL  := --nbval-lax --nbval-current-env -n 2 --dist loadscope --nbval-cell-timeout=120 \
+          -p tests.nbval_kernel_retry
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 SHELL := /bin/bash
