@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import nbval_kernel_retry as retry
+import pytest
 
 
 def test_a_kernel_that_fails_to_start_once_is_started_again(monkeypatch):
