@@ -673,8 +673,8 @@ def test_the_check_compares_gradients_not_only_values():
     assert result.status == "failed" and result.misconception is None
     assert result.message == (
         "On torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]) (N = 1, K = 2), your "
-        "torch_cross_entropy has the right loss, but in its gradient (flattened row by row) 1 "
-        "of 2 entries differ; at index 1 the answer is -0.8176 but you have 0.1824.")
+        "torch_cross_entropy has the right loss, but its gradient (flattened row by row) has 1 "
+        "of 2 entries wrong; at index 1 the answer is -0.8176 but you have 0.1824.")
 
 
 def test_a_wrong_torch_loss_is_reported_as_the_loss():

@@ -512,8 +512,8 @@ def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
 
     result = tutor.check("causal_mask", causal_mask, seed=0)
     assert result.status == "failed" and result.misconception is None
-    assert result.message == ("On causal_mask(n=2) (two tokens), your causal_mask 1 of 4 "
-                              "entries differ; at index (1, 0) the answer is True but you have "
+    assert result.message == ("On causal_mask(n=2) (two tokens), your causal_mask has 1 of 4 "
+                              "entries wrong; at index (1, 0) the answer is True but you have "
                               "False.")
 
 

@@ -196,7 +196,7 @@ class TestCompareArrays:
 
     def test_nan_where_a_number_is_expected_is_reported(self):
         reason = checking.compare_arrays(np.array([0.5, 0.5]), np.array([0.5, np.nan]), self.tol)
-        assert reason == ("1 of 2 entries differ; at index 1 the answer is 0.5 but you have nan")
+        assert reason == ("has 1 of 2 entries wrong; at index 1 the answer is 0.5 but you have nan")
 
     def test_inf_must_match_inf(self):
         assert checking.compare_arrays(np.array([-np.inf]), np.array([-np.inf]), self.tol) is None

@@ -186,7 +186,7 @@ def _first_difference(e: np.ndarray, g: np.ndarray, wrong: np.ndarray, what: str
             f" ({what})" if what else "")
     index = tuple(int(i) for i in np.argwhere(wrong)[0])
     where = index[0] if len(index) == 1 else index
-    return (f"{int(wrong.sum())} of {wrong.size} entries differ; at index {where} "
+    return (f"has {int(wrong.sum())} of {wrong.size} entries wrong; at index {where} "
             f"the answer is {_fmt_number(e[index])} but you have {_fmt_number(g[index])}")
 
 

@@ -485,7 +485,8 @@ def _compare_autograd(expected, got, tol):
         loss = loss.replace("returned", "returned the loss", 1)
         return f"{loss}, and its gradient is off too" if grad else f"{loss} (its gradient is right)"
     if grad:
-        return f"has the right loss, but in its gradient (flattened row by row) {grad}"
+        grad = grad.removeprefix("has ")
+        return f"has the right loss, but its gradient (flattened row by row) has {grad}"
     return None
 
 
