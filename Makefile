@@ -41,7 +41,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_start_here.ipynb
+	# Serve the whole course (lessons, exercises, solutions) and open the first lesson.
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" notebooks/00_start_here.ipynb
 
 bench: $(STAMP)
 	@export TUTOR_HOME="$$(mktemp -d)"; trap 'rm -rf "$$TUTOR_HOME"' EXIT
