@@ -208,6 +208,29 @@ def attention_finfo_min_guarded(q, k, v, mask=None):
     return (weights * keep.any(dim=-1, keepdim=True)) @ v
 
 
+def masked_softmax_max_where(scores, mask):
+    """np.max(..., where=keep, initial=-inf) and np.exp(..., where=keep): nothing masked is ever
+    exponentiated."""
+    keep = np.broadcast_to(mask, scores.shape)
+    m = np.max(scores, axis=-1, keepdims=True, initial=-np.inf, where=keep)
+    e = np.exp(scores - np.where(np.isfinite(m), m, 0), out=np.zeros(scores.shape), where=keep)
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def attention_sdpa_float_mask(q, k, v, mask=None):
+    """An additive float mask (0 to attend, −inf to hide) for scaled_dot_product_attention."""
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v = tensor(q), tensor(k), tensor(v)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    keep = tensor(mask)
+    bias = torch.zeros(keep.shape, dtype=q.dtype).masked_fill(~keep, float("-inf"))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
 RIGHT = [
     ("causal_mask", f) for f in (causal_loops, causal_torch, causal_tri, causal_not_upper,
                                  ch07.causal_mask)
@@ -220,10 +243,11 @@ RIGHT = [
     ("masked_softmax", f) for f in (masked_softmax_nan_to_num, masked_softmax_loops,
                                     masked_softmax_torch, masked_softmax_scipy,
                                     masked_softmax_float16_native, masked_softmax_log_space,
-                                    masked_softmax_minus_1e9_in_float64)
+                                    masked_softmax_minus_1e9_in_float64, masked_softmax_max_where)
 ] + [
     ("attention", f) for f in (attention_sdpa, attention_einsum, attention_loops,
-                               attention_torch_half_native, attention_finfo_min_guarded)
+                               attention_torch_half_native, attention_finfo_min_guarded,
+                               attention_sdpa_float_mask)
 ]
 
 
@@ -429,6 +453,83 @@ def w_att_exp_no_shift(q, k, v, mask=None):
     return e / e.sum(axis=-1, keepdims=True) @ v
 
 
+def w_ms_bert_additive(scores, mask):
+    """BERT's additive mask, in the scores' dtype: (1 − mask) · −10000."""
+    import torch
+
+    s = tensor(scores)
+    return torch.softmax(s + (1.0 - tensor(mask).to(s.dtype)) * -10000.0, dim=-1)
+
+
+def w_ms_additive_float_mask(scores, mask):
+    """mask.float() takes float16 scores up to float32, where −1e9 + s is −1e9 for every s."""
+    import torch
+
+    return torch.softmax(tensor(scores) + (1 - tensor(mask).float()) * -1e9, dim=-1)
+
+
+def w_ms_additive_finfo_min(scores, mask):
+    return special.softmax(scores + (1 - mask) * np.finfo(scores.dtype).min, axis=-1)
+
+
+def w_ms_additive_in_dtype_guarded(scores, mask):
+    """(1 − mask) · −1e9 held in float16 is 0 · (−inf) = NaN, guard or not."""
+    bias = (1 - mask.astype(scores.dtype)) * -1e9
+    return special.softmax(scores + bias, axis=-1) * mask.any(axis=-1, keepdims=True)
+
+
+def w_ms_torch_dim_0(scores, mask):
+    import torch
+
+    s = tensor(scores).masked_fill(~tensor(mask), float("-inf"))
+    return torch.softmax(s, dim=0).nan_to_num(0.0)
+
+
+def w_att_fill_minus_1e9_math_sqrt(q, k, v, mask=None):
+    """math.sqrt keeps float16 scores in float16, where −1e9 is −inf."""
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    return special.softmax(scores, axis=-1) @ v
+
+
+def w_att_fill_minus_1e9_guarded_float16(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / q.shape[-1] ** 0.5
+    keep = np.ones(scores.shape, dtype=bool) if mask is None else np.broadcast_to(mask,
+                                                                                 scores.shape)
+    weights = special.softmax(np.where(keep, scores, -1e9), axis=-1)
+    return weights * keep.any(axis=-1, keepdims=True) @ v
+
+
+def w_att_additive_minus_1e4(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + np.where(mask, 0.0, -1e4)
+    return special.softmax(scores, axis=-1) @ v
+
+
+def w_att_sdpa_finfo_min_mask(q, k, v, mask=None):
+    """A float mask of torch.finfo(dtype).min: an empty row is uniform, not zero."""
+    import torch
+    import torch.nn.functional as F
+
+    q, k, v = tensor(q), tensor(k), tensor(v)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    bias = (1.0 - tensor(mask).to(q.dtype)) * torch.finfo(q.dtype).min
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+def w_att_torch_exp_nan_to_num(q, k, v, mask=None):
+    import torch
+
+    q, k, v = tensor(q), tensor(k), tensor(v)
+    e = torch.exp(q @ k.mT / math.sqrt(q.shape[-1]))
+    if mask is not None:
+        e = e * tensor(mask)
+    return (e / e.sum(dim=-1, keepdim=True)).nan_to_num(0.0) @ v
+
+
 WRONG = [
     ("causal_mask", w_causal_triu_torch, "causal_wrong_triangle"),
     ("causal_mask", w_causal_strict_loops, "causal_no_diagonal"),
@@ -450,6 +551,11 @@ WRONG = [
     ("masked_softmax", w_ms_torch_boolean_index, "mask_not_broadcast"),
     ("masked_softmax", w_ms_hides_true, "mask_inverted"),
     ("masked_softmax", w_ms_global_max, "global_max_shift"),
+    ("masked_softmax", w_ms_bert_additive, "fully_masked_row"),
+    ("masked_softmax", w_ms_additive_float_mask, "fully_masked_row"),
+    ("masked_softmax", w_ms_additive_finfo_min, "fully_masked_row"),
+    ("masked_softmax", w_ms_additive_in_dtype_guarded, "mask_value_overflow"),
+    ("masked_softmax", w_ms_torch_dim_0, "wrong_axis"),
     ("attention", w_att_torch_unscaled, "missing_sqrt_d"),
     ("attention", w_att_over_d, "scale_by_d"),
     ("attention", w_att_dot_T, "transpose_all_axes"),
@@ -459,6 +565,11 @@ WRONG = [
     ("attention", w_att_torch_mask_after, "mask_after_softmax"),
     ("attention", w_att_torch_fill_minus_1e9_guarded, "mask_value_overflow"),
     ("attention", w_att_exp_no_shift, "no_max_shift"),
+    ("attention", w_att_fill_minus_1e9_math_sqrt, "fully_masked_row"),
+    ("attention", w_att_fill_minus_1e9_guarded_float16, "mask_value_overflow"),
+    ("attention", w_att_additive_minus_1e4, "fully_masked_row"),
+    ("attention", w_att_sdpa_finfo_min_mask, "fully_masked_row"),
+    ("attention", w_att_torch_exp_nan_to_num, "no_max_shift"),
 ]
 
 
@@ -532,10 +643,47 @@ def test_a_missing_head_axis_is_a_shape_message():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("masked_softmax", ch07.masked_softmax, seed=0)
     assert result.message == (
-        "masked_softmax is right on all 11 inputs, including a mask of the scores' shape, a "
+        "masked_softmax is right on all 12 inputs, including a mask of the scores' shape, a "
         "fully masked row, a key mask of shape (Lk,), a padding mask (B, 1, 1, Lk) with a "
-        "length 0, huge scores at masked positions, scores near ±1000 and float16 scores with "
-        "a fully masked row.")
+        "length 0, huge scores at masked positions, scores near ±1000, float16 scores with "
+        "a fully masked row and a mask per head (H, Lq, Lk).")
+
+
+def test_an_additive_mask_is_told_apart_from_a_keep_mask():
+    def causal_mask(n):
+        import torch
+
+        return torch.nn.Transformer.generate_square_subsequent_mask(n)   # 0 and −inf
+
+    result = tutor.check("causal_mask", causal_mask, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message == (
+        "On causal_mask(n=1) (one token), your causal_mask returned 0 where the answer is True, "
+        "as an additive mask does (0 to attend, −inf to hide); this problem asks for a "
+        "keep-mask: True (or 1) to attend, False (or 0) to hide.")
+
+
+@pytest.mark.parametrize("problem_id", ["masked_softmax", "attention"])
+def test_a_three_axis_mask_is_one_mask_per_head_not_per_sequence(problem_id):
+    """(H, Lq, Lk) lines up with (B, H, Lq, Lk) from the right; reading it as (B, Lq, Lk) and
+    adding a head axis is wrong, however often the random masks happen not to show it."""
+    def per_sequence(mask, ndim):
+        mask = np.asarray(mask)
+        return mask[:, None] if mask.ndim == 3 and ndim == 4 else mask    # "(B, Lq, Lk)"
+
+    def masked_softmax(scores, mask):
+        return masked_softmax_nan_to_num(scores, per_sequence(mask, scores.ndim))
+
+    def attention(q, k, v, mask=None):
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        keep = True if mask is None else per_sequence(mask, scores.ndim)
+        return masked_softmax_nan_to_num(scores, keep) @ v
+
+    answer = {"masked_softmax": masked_softmax, "attention": attention}[problem_id]
+    for seed in range(4):
+        result = tutor.check(problem_id, answer, seed=seed)
+        assert result.status == "failed" and result.misconception is None
+        assert "(a mask per head (H, Lq, Lk))" in result.message
 
 
 def test_a_list_of_lengths_that_is_not_converted_fails_on_that_input():

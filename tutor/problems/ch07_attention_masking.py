@@ -18,6 +18,31 @@ from tutor.problems import _inputs
 CHAPTER = "07_attention_masking"
 
 
+# --- masks -------------------------------------------------------------------------------------
+
+def _compare_mask(expected, got, tol):
+    """The default comparison, and a word for an additive mask (0 to attend, −inf or −1e9 to
+    hide, as nn.Transformer.generate_square_subsequent_mask returns): it has 0 exactly where a
+    keep-mask has True, which the plain message would only show as "True but you have 0"."""
+    reason = checking.compare_arrays(expected, got, tol)
+    if reason is None:
+        return None
+    try:
+        g = checking.as_array(got)
+    except checking.NotAnArray:
+        return reason
+    e = checking.as_array(expected).astype(bool)
+    if g.shape != e.shape or g.dtype.kind != "f" or not e.any():
+        return reason
+    with np.errstate(invalid="ignore"):
+        additive = bool(np.all(np.nan_to_num(g, nan=1.0) <= 0) and np.all(g[e] == 0))
+    if not additive:
+        return reason
+    return ("returned 0 where the answer is True, as an additive mask does (0 to attend, −inf "
+            "to hide); this problem asks for a keep-mask: True (or 1) to attend, False (or 0) "
+            "to hide")
+
+
 # --- causal_mask -------------------------------------------------------------------------------
 
 def causal_mask(n):
@@ -191,6 +216,42 @@ def _ms_additive_minus_1e9(scores, mask):
     return _softmax_last(scores + (1 - np.asarray(mask, dtype=float)) * -1e9)
 
 
+def _ms_additive_bert(scores, mask):
+    # BERT's additive mask, held in the scores' dtype: scores + (1.0 − mask.to(dtype)) · −10000.
+    # In float64 an empty row gets the unmasked softmax; float16 rounds s − 10000 to steps of 8.
+    scores = np.asarray(scores)
+    return _softmax_last(scores + (1 - np.asarray(mask, dtype=scores.dtype)) * -10000.0)
+
+
+def _ms_additive_minus_1e9_numpy_dtype(scores, mask):
+    # numpy: (1 − mask.astype(scores.dtype)) · −1e9 in float16 is 0 · (−inf) = NaN where kept
+    scores = np.asarray(scores)
+    return _softmax_last(scores + (1 - np.asarray(mask, dtype=scores.dtype)) * -1e9)
+
+
+def _ms_additive_minus_1e9_numpy_dtype_guarded(scores, mask):
+    p = _ms_additive_minus_1e9_numpy_dtype(scores, mask)
+    return p * np.any(mask, axis=-1, keepdims=True)
+
+
+def _ms_additive_minus_1e9_in_dtype(scores, mask):
+    # torch: scores + (1.0 − mask.to(scores.dtype)) · −1e9; float16 turns the −1e9 into −inf.
+    scores = np.asarray(scores)
+    return _softmax_last(scores + np.where(mask, 0.0, -1e9).astype(scores.dtype))
+
+
+def _ms_additive_minus_1e9_float32(scores, mask):
+    # torch: scores + (1 − mask.float()) · −1e9; float16 scores go up to float32 on the way,
+    # where −1e9 + s is −1e9 for every small s: empty rows come out uniform.
+    return _softmax_last(scores + (1 - np.asarray(mask, dtype=np.float32)) * -1e9)
+
+
+def _ms_additive_finfo_min_int(scores, mask):
+    # (1 − mask) is int64, so float16 scores go up to float64 and keep their differences.
+    scores = np.asarray(scores)
+    return _softmax_last(scores + (1 - np.asarray(mask)) * np.finfo(scores.dtype).min)
+
+
 def _ms_minus_1e9_guarded(scores, mask):
     # np.where(mask, scores, -1e9) on float16 scores stores −inf: empty rows turn NaN again.
     p = _softmax_last(np.where(mask, scores, -1e9))
@@ -281,6 +342,15 @@ def _ms_over_queries(scores, mask):
     return e / np.where(total > 0, total, 1.0)
 
 
+def _ms_first_axis(scores, mask):
+    # softmax(…, axis=0) (torch: dim=0), the same mistake as dim=-2 on 2-d scores
+    s = np.where(mask, scores, -np.inf)
+    m = s.max(axis=0, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    total = e.sum(axis=0, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
 def _ms_no_keepdims(scores, mask):
     s = np.where(mask, scores, -np.inf)
     e = np.exp(s - np.max(s, axis=-1, keepdims=True))
@@ -344,6 +414,11 @@ def _masked_softmax_probes():
              note="scores near ±1000"),
         case(rng.normal(0, 2, (3, 4)).round(2).astype(np.float16), fully,
              note="float16 scores with a fully masked row"),
+        # (H, Lq, Lk) lines up with (B, H, Lq, Lk) from the right: one mask per head, the same
+        # for every sequence. B = H, so reading it as (B, Lq, Lk) gives wrong weights, not an
+        # error.
+        case(rng.normal(0, 2, (3, 3, 4, 5)).round(2), rng.random((3, 4, 5)) < 0.6,
+             note="a mask per head (H, Lq, Lk)"),
     ]
 
 
@@ -424,6 +499,48 @@ def _att_torch_masked_fill(q, k, v, mask=None):
     if mask is not None:
         scores = _masked_fill_minus_1e9(scores, mask)
     return _softmax_last(scores) @ v
+
+
+def _scores_in_dtype(q, k):
+    # / math.sqrt(d) (or ** 0.5, or torch): float16 scores stay float16; np.sqrt(d) is a float64
+    # scalar, which takes them up to float64.
+    return q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+
+
+def _on_scores_in_dtype(masked_softmax_twin):
+    """The attention twin that computes float16 scores in float16 and then makes the masked
+    softmax's mistake; without a mask it is plain softmax."""
+    def twin(q, k, v, mask=None):
+        scores = _scores_in_dtype(q, k)
+        if mask is None:
+            return _softmax_last(scores) @ v
+        return masked_softmax_twin(scores, mask) @ v
+    return twin
+
+
+_att_minus_1e9_in_dtype = _on_scores_in_dtype(_ms_minus_1e9)
+_att_minus_1e9_guarded = _on_scores_in_dtype(_ms_minus_1e9_guarded)
+_att_additive_bert = _on_scores_in_dtype(_ms_additive_bert)
+_att_additive_minus_1e9_in_dtype = _on_scores_in_dtype(_ms_additive_minus_1e9_in_dtype)
+_att_additive_minus_1e9_float32 = _on_scores_in_dtype(_ms_additive_minus_1e9_float32)
+_att_additive_finfo_min_int = _on_scores_in_dtype(_ms_additive_finfo_min_int)
+_att_additive_minus_1e9_numpy_dtype = _on_scores_in_dtype(_ms_additive_minus_1e9_numpy_dtype)
+_att_additive_minus_1e9_numpy_dtype_guarded = _on_scores_in_dtype(
+    _ms_additive_minus_1e9_numpy_dtype_guarded)
+
+
+def _att_additive_minus_1e4(q, k, v, mask=None):
+    # −1e4 instead of −1e9: the same empty rows, without −1e9's rounding of the scores
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + (1 - np.asarray(mask, dtype=float)) * -1e4
+    return _softmax_last(scores) @ v
+
+
+def _att_exp_times_mask_nan_to_num(q, k, v, mask=None):
+    # exp(scores) · mask / sum, then NaN (empty or overflowing rows) turned into 0
+    e = np.exp(_scores_in_dtype(q, k)) * _keep(mask)
+    return np.nan_to_num(e / e.sum(axis=-1, keepdims=True)) @ v
 
 
 def _att_torch_masked_fill_guarded(q, k, v, mask=None):
@@ -531,6 +648,11 @@ def _attention_probes():
              note="scores of ±800, the largest one masked"),
         case(*half, mask=(np.arange(5) < np.array([5, 0])[:, None])[:, None, :],
              note="float16 with a length 0"),
+        # One causal window per head, the same for every sequence; B = H, so reading the mask
+        # as (B, Lq, Lk) gives wrong outputs, not an error.
+        case(*qkv((3, 3), 4, 5, 4, 2),
+             mask=np.stack([np.tri(4, 5, shift, dtype=bool) for shift in (-1, 0, 1)]),
+             note="a mask per head (H, Lq, Lk)"),
     ]
 
 
@@ -542,6 +664,7 @@ PROBLEMS = [
                   "True (or 1) when query i may attend to key j, that is when j ≤ i, and False "
                   "(or 0) otherwise.",
         reference=causal_mask, generate=_causal_cases, probes=_causal_probes,
+        compare=_compare_mask,
         twins=(Twin("causal_wrong_triangle", _causal_upper),
                Twin("causal_no_diagonal", _causal_strict),
                Twin("mask_inverted", _causal_drop_mask)),
@@ -560,6 +683,7 @@ PROBLEMS = [
                   "that is True where the position holds a real token (position < length) and "
                   "False on padding. Lengths go from 0 to n; `lengths` may be a list.",
         reference=padding_mask, generate=_padding_cases, probes=_padding_probes,
+        compare=_compare_mask,
         twins=(Twin("padding_off_by_one", _padding_through_length),
                Twin("padding_off_by_one", _padding_counted_from_one),
                Twin("mask_inverted", _padding_drop_mask)),
@@ -579,6 +703,7 @@ PROBLEMS = [
                   "not padding). Padded queries are not masked; the axis of length 1 "
                   "broadcasts over the heads of scores shaped (B, H, n, n).",
         reference=combine_masks, generate=_combine_cases, probes=_combine_probes,
+        compare=_compare_mask,
         twins=(Twin("causal_wrong_triangle", _combine_upper),
                Twin("causal_no_diagonal", _combine_strict),
                Twin("padding_off_by_one", _combine_through_length),
@@ -598,7 +723,8 @@ PROBLEMS = [
         id="masked_softmax", chapter=CHAPTER, signature="masked_softmax(scores, mask)",
         difficulty="medium", points=2,
         statement="Softmax of `scores` along the last axis over the kept entries only: `mask` "
-                  "is boolean, broadcastable to scores, True = keep. Masked entries get weight "
+                  "is boolean, broadcastable to scores (lined up from the right: (Lk,), "
+                  "(Lq, Lk), (B, 1, 1, Lk), (H, Lq, Lk), ...), True = keep. Masked entries get weight "
                   "exactly 0, the kept entries of each row sum to one, and a row with nothing "
                   "kept is all zeros, never NaN. Scores may be float16, and as large as ±1000.",
         reference=masked_softmax, generate=_masked_softmax_cases,
@@ -608,8 +734,14 @@ PROBLEMS = [
                Twin("fully_masked_row", _ms_additive_finfo_min),
                Twin("fully_masked_row", _ms_additive_minus_1e9),
                Twin("fully_masked_row", _ms_torch_masked_fill),
+               Twin("fully_masked_row", _ms_additive_bert),
+               Twin("fully_masked_row", _ms_additive_minus_1e9_in_dtype),
+               Twin("fully_masked_row", _ms_additive_minus_1e9_float32),
+               Twin("fully_masked_row", _ms_additive_finfo_min_int),
+               Twin("fully_masked_row", _ms_additive_minus_1e9_numpy_dtype),
                Twin("mask_value_overflow", _ms_minus_1e9_guarded),
                Twin("mask_value_overflow", _ms_torch_masked_fill_guarded),
+               Twin("mask_value_overflow", _ms_additive_minus_1e9_numpy_dtype_guarded),
                Twin("mask_after_softmax", _ms_after),
                Twin("mask_after_softmax", _ms_after_renormalised),
                Twin("mask_after_softmax", _ms_after_renormalised_guarded),
@@ -622,6 +754,7 @@ PROBLEMS = [
                Twin("no_max_shift", _ms_exp_times_mask_guarded),
                Twin("global_max_shift", _ms_global_max),
                Twin("wrong_axis", _ms_over_queries),
+               Twin("wrong_axis", _ms_first_axis),
                Twin("missing_keepdims", _ms_no_keepdims),
                Twin("mask_not_broadcast", _ms_boolean_index)),
         hints=("Mask before the softmax, not after: a masked score must become −inf, so that "
@@ -637,7 +770,8 @@ PROBLEMS = [
         id="attention", chapter=CHAPTER, signature="attention(q, k, v, mask=None)",
         difficulty="hard", points=3,
         statement="Scaled dot-product attention: q (…, Lq, d), k (…, Lk, d), v (…, Lk, dv), "
-                  "and an optional boolean keep-mask broadcastable to (…, Lq, Lk). Return "
+                  "and an optional boolean keep-mask broadcastable to (…, Lq, Lk), lined up "
+                  "from the right (with 4-d inputs a 3-d mask is (H, Lq, Lk)). Return "
                   "softmax(q kᵀ / √d) v of shape (…, Lq, dv), with the softmax over the keys "
                   "and masked keys getting weight 0. A query that may attend to no key gets a "
                   "zero output. Elsewhere it equals torch's scaled_dot_product_attention.",
@@ -650,7 +784,16 @@ PROBLEMS = [
                Twin("fully_masked_row", _att_minus_1e9),
                Twin("fully_masked_row", _att_additive_minus_1e9),
                Twin("fully_masked_row", _att_torch_masked_fill),
+               Twin("fully_masked_row", _att_minus_1e9_in_dtype),
+               Twin("fully_masked_row", _att_additive_minus_1e4),
+               Twin("fully_masked_row", _att_additive_bert),
+               Twin("fully_masked_row", _att_additive_minus_1e9_in_dtype),
+               Twin("fully_masked_row", _att_additive_minus_1e9_float32),
+               Twin("fully_masked_row", _att_additive_finfo_min_int),
+               Twin("fully_masked_row", _att_additive_minus_1e9_numpy_dtype),
                Twin("mask_value_overflow", _att_torch_masked_fill_guarded),
+               Twin("mask_value_overflow", _att_minus_1e9_guarded),
+               Twin("mask_value_overflow", _att_additive_minus_1e9_numpy_dtype_guarded),
                Twin("mask_after_softmax", _att_mask_after),
                Twin("mask_after_softmax", _att_mask_after_renormalised),
                Twin("mask_fill_zero", _att_fill_zero),
@@ -658,6 +801,7 @@ PROBLEMS = [
                Twin("no_max_shift", _att_no_shift_no_guard),
                Twin("no_max_shift", _att_exp_times_mask),
                Twin("no_max_shift", _att_exp_times_mask_guarded),
+               Twin("no_max_shift", _att_exp_times_mask_nan_to_num),
                Twin("transpose_all_axes", _att_transpose_all),
                Twin("transpose_all_axes", _att_torch_transpose_all),
                Twin("mask_not_broadcast", _att_boolean_index)),
