@@ -333,3 +333,197 @@ def test_an_error_raised_inside_numpy_points_at_the_learners_call():
     assert "of test_checking.py: `return int(rng.choice(len(logits), p=np.asarray(logits)))" in \
         result.message
     assert ".pyx" not in result.message
+
+
+class _OwnStop(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("error", [BaseException("stop"), GeneratorExit(), _OwnStop("halt")])
+def test_any_base_exception_from_the_learner_is_an_error_not_a_crash(error):
+    def softmax(z, axis=-1):
+        raise error
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error"
+    assert result.message.startswith(f"{type(error).__name__}")
+
+
+def test_an_exception_without_a_message_is_named_without_a_dangling_colon():
+    def softmax(z, axis=-1):
+        sys.exit()
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.message.startswith("SystemExit at line ")
+
+
+@pytest.mark.parametrize("handler", ["except:", "except BaseException:"])
+def test_catching_the_time_limit_in_a_loop_still_ends_the_check(handler):
+    source = ("import time\n"
+              "def softmax(z, axis=-1):\n"
+              "    while True:\n"
+              "        try:\n"
+              "            time.sleep(100)\n"
+              f"        {handler}\n"
+              "            pass\n")
+    namespace = {}
+    exec(compile(source, "<learner>", "exec"), namespace)
+    quick = dataclasses.replace(SOFTMAX, time_limit=0.3)
+    import signal
+
+    before = signal.getsignal(signal.SIGALRM)
+    result = checking.run(quick, namespace["softmax"], seed=0)
+    assert result.status == "timeout"
+    assert result.message.startswith("softmax did not finish within the 0.3 s time limit")
+    assert signal.getsignal(signal.SIGALRM) == before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert sys.gettrace() is None or "coverage" in type(sys.gettrace()).__module__
+
+
+def test_writing_through_a_tensor_that_shares_the_inputs_memory_is_mutates_input():
+    def softmax(z, axis=-1):
+        import torch
+
+        t = torch.as_tensor(z)  # shares the read-only array's memory
+        t -= t.amax(dim=axis, keepdim=True)
+        return torch.softmax(t, dim=axis)
+
+    assert tutor.check("softmax", softmax, seed=0).misconception == "mutates_input"
+
+
+def test_making_the_input_writable_and_writing_to_it_is_mutates_input():
+    def softmax(z, axis=-1):
+        z.setflags(write=True)
+        z -= z.max(axis=axis, keepdims=True)
+        return softmax_own_dtype(z, axis)
+
+    assert tutor.check("softmax", softmax, seed=0).misconception == "mutates_input"
+
+
+def test_a_generator_function_is_told_to_return():
+    def softmax(z, axis=-1):
+        yield softmax_own_dtype(z, axis)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "failed"
+    assert result.message.startswith("softmax uses `yield`, so calling it does not compute")
+
+
+@pytest.mark.parametrize("value, said", [
+    ((p for p in [0.665, 0.245, 0.09]), "returned a generator, not an array"),
+    ({"p": [0.665, 0.245, 0.09]}, "returned a dict object, not an array of numbers"),
+    ("[0.665 0.245 0.09]", "returned the text '[0.665 0.245 0.09]', not numbers"),
+    (np.array([0.665, 0.245, 0.09]) + 0j, "returned complex numbers"),
+    ([0.665, None, 0.09], "returned a list holding None, not only numbers"),
+])
+def test_a_value_that_is_not_an_array_of_numbers_is_described_plainly(value, said):
+    result = tutor.check("softmax", lambda z, axis=-1: value, seed=0)
+    assert result.status == "failed" and said in result.message
+    assert "holding object" not in result.message and "<U" not in result.message
+
+
+def test_a_wrong_signature_is_told_how_the_check_calls_the_function():
+    def softmax(x):
+        return softmax_own_dtype(x)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error"
+    assert result.message.endswith("The check calls your function like softmax(z, axis=-1); "
+                                   "give it exactly these parameters.")
+
+
+def test_an_error_inside_the_learners_code_gets_no_signature_advice():
+    def softmax(z, axis=-1):
+        return len(3)
+
+    assert "The check calls" not in tutor.check("softmax", softmax, seed=0).message
+
+
+def test_a_check_inside_the_checked_function_is_an_error_at_that_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTOR_HOME", str(tmp_path))
+
+    def softmax(z, axis=-1):
+        out = softmax_own_dtype(z, axis)
+        tutor.check("softmax")
+        return out
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error"
+    assert "tutor.check('softmax') ran inside the function that tutor.check('softmax') is " \
+        "checking" in result.message
+    assert '`tutor.check("softmax")`' in result.message
+    from tutor import progress_store as store
+
+    assert store.load()["problems"]["softmax"]["attempts"] == 1
+    assert tutor.check("softmax", softmax_own_dtype, seed=0).passed  # nothing left behind
+
+
+@pytest.mark.parametrize("seed", ["3", 1.5, -1, True])
+def test_a_seed_that_is_not_a_whole_number_is_explained(seed):
+    result = tutor.check("softmax", softmax_own_dtype, seed=seed)
+    assert result.status == "failed"
+    assert result.message.startswith(f"seed={seed!r} cannot repeat a check")
+
+
+def test_a_numpy_integer_seed_repeats_a_check():
+    result = tutor.check("softmax", softmax_own_dtype, seed=np.int64(3))
+    assert result.passed and type(result.seed) is int and result.seed == 3
+
+
+def test_the_function_given_instead_of_the_id_is_explained():
+    def softmax(z, axis=-1):
+        return softmax_loops(z, axis)
+
+    result = tutor.check(softmax)
+    assert result.status == "failed"
+    assert result.message == ("tutor.check takes the problem's id, a string, first: "
+                              "tutor.check('softmax', softmax).")
+    assert "tutor.check('softmax', my_softmax)" in tutor.check(3).message
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def test_an_exception_that_cannot_be_printed_or_is_huge_still_gives_a_short_message():
+    def softmax(z, axis=-1):
+        raise _Unprintable()
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error" and result.message.startswith("_Unprintable at line ")
+
+    def softmax(z, axis=-1):
+        raise ValueError("x" * 100_000)
+
+    result = tutor.check("softmax", softmax, seed=0)
+    assert result.status == "error" and len(result.message) < 1000
+
+
+def test_the_hint_pointer_in_html_is_escaped():
+    html = tutor.check("<b>x</b>")._repr_html_()
+    assert "<b>x</b>" not in html
+
+
+def test_a_function_defined_under_a_near_name_is_suggested():
+    namespace = {"tutor": tutor, "np": np}
+    exec("def sofmax(z, axis=-1):\n    return z\n"
+         "def stable_softmax(z, axis=-1):\n    return z\n"
+         "typo = tutor.check('softmax')\n"
+         "other = tutor.check('log_softmax')\n", namespace)
+    assert namespace["typo"].status == "not_attempted"
+    assert namespace["typo"].message == (
+        "No function named softmax was found, but there is sofmax: rename it `softmax`, or pass "
+        "it: tutor.check('softmax', sofmax).")
+    assert "but there is" not in namespace["other"].message
+
+
+def test_the_learners_numpy_print_options_do_not_change_messages():
+    def softmax(z, axis=-1):
+        return np.asarray(z) * 0
+
+    plain = tutor.check("softmax", softmax, seed=0).message
+    with np.printoptions(precision=1, floatmode="fixed", sign="+", legacy="1.13",
+                         formatter={"float": lambda v: "X"}):
+        assert tutor.check("softmax", softmax, seed=0).message == plain
+    assert "z=[2., 1., 0.]" in plain

@@ -14,6 +14,7 @@ Set TUTOR_STRICT=1 to make a failing check raise AssertionError (how CI proves t
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from typing import Any
@@ -36,11 +37,23 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
+    if not isinstance(problem, str):
+        name = getattr(problem, "__name__", None)
+        example = f"tutor.check({name!r}, {name})" if name in registry.all_items() else \
+            "tutor.check('softmax', my_softmax)"
+        return _strict(Result(name or type(problem).__name__, "failed",
+                              f"tutor.check takes the problem's id, a string, first: {example}."))
     try:
         item = registry.get(problem)
     except KeyError as e:
         result = Result(str(problem), "failed", e.args[0])
         return _strict(result)
+    if seed is not None and (isinstance(seed, bool) or not hasattr(seed, "__index__")
+                             or seed.__index__() < 0):
+        return _strict(Result(item.id, "failed", f"seed={seed!r} cannot repeat a check: give "
+                              "the whole number ≥ 0 that an earlier result shows as its .seed, "
+                              "or leave seed out."))
+    seed = None if seed is None else seed.__index__()
     if isinstance(item, Quiz):
         from tutor.quizzes import check_answer
 
@@ -48,6 +61,11 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
     else:
         fn = answer if answer is not None else checking.find_function(item.name)
         result = checking.run(item, fn, seed=seed)
+        close = checking.similar_names(item.name) if fn is None else []
+        if close:
+            result = dataclasses.replace(result, message=(
+                f"No function named {item.name} was found, but there is {' and '.join(close)}: "
+                f"rename it `{item.name}`, or pass it: tutor.check({item.id!r}, {close[0]})."))
     store.record_check(item.id, result.status, result.misconception)
     return _strict(result)
 
@@ -73,14 +91,44 @@ class _Text:
     __str__ = __repr__
 
 
+def _find(id: str):
+    """The problem or quiz `id`, or a `_Text` saying there is none (and what was meant)."""
+    from tutor import problems as registry
+
+    if not isinstance(id, str):
+        name = getattr(id, "__name__", None)
+        name = name if name in registry.all_items() else "softmax"
+        return _Text(f"Give the problem's id as a string, e.g. {name!r}; tutor.problems() lists "
+                     "them.")
+    try:
+        return registry.get(id)
+    except KeyError as e:
+        return _Text(e.args[0])
+
+
+def _level(level: Any) -> int | None:
+    """A hint level as a whole number ("2" and 2.0 too), or None when it is not one."""
+    if isinstance(level, bool):
+        return None
+    if isinstance(level, str):
+        level = level.strip()
+        return int(level) if level.isdigit() else None
+    if hasattr(level, "__index__"):
+        return level.__index__()
+    if isinstance(level, float) and level.is_integer():
+        return int(level)
+    return None
+
+
 def hint(problem: str, level: int | None = None) -> _Text:
     """The next hint for `problem` (or hint number `level`); the last is nearly the answer."""
     from tutor import misconceptions
-    from tutor import problems as registry
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
-    item = registry.get(problem)
+    item = _find(problem)
+    if isinstance(item, _Text):
+        return item
     if isinstance(item, Quiz):
         return _Text(f"**Hint for {item.id}:** reread the question; each wrong choice explains "
                      "itself when you pick it.")
@@ -88,11 +136,14 @@ def hint(problem: str, level: int | None = None) -> _Text:
     n = len(item.hints)
     if level is None:
         level = min(entry.get("hints_seen", 0) + 1, n)
-    if not 1 <= level <= n:
-        return _Text(f"{item.id} has hints 1 to {n}.")
+    elif _level(level) is None or not 1 <= _level(level) <= n:
+        return _Text(f"{item.id} has hints 1 to {n}: `tutor.hint({item.id!r}, 1)` to "
+                     f"`tutor.hint({item.id!r}, {n})`, or `tutor.hint({item.id!r})` for the next "
+                     "one.")
+    level = _level(level)
     store.record_hint(item.id, level)
     text = f"**Hint {level} of {n} for `{item.id}`:** {item.hints[level - 1]}"
-    seen = entry.get("misconceptions") or []
+    seen = [m for m in entry.get("misconceptions") or [] if m in misconceptions.CATALOGUE]
     if seen and level == 1:
         m = misconceptions.get(seen[-1])
         text += f"\n\nYour last failing check looked like *{m.name}*: {m.explanation}"
@@ -103,11 +154,12 @@ def hint(problem: str, level: int | None = None) -> _Text:
 
 def solution(problem: str, confirm: bool = False) -> _Text:
     """The model answer to `problem`. Before your first attempt it asks you to confirm."""
-    from tutor import problems as registry
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
-    item = registry.get(problem)
+    item = _find(problem)
+    if isinstance(item, _Text):
+        return item
     entry = store.load()["problems"].get(item.id, {})
     if not entry.get("attempts") and not confirm:
         return _Text(f"You have not tried `{item.id}` yet. Trying first is how it sticks; a hint "
@@ -132,13 +184,15 @@ def progress():
 
 def quiz(id: str):
     """Show quiz `id` as a widget; your answer is checked and counted in progress."""
-    from tutor import problems as registry
     from tutor import progress_store as store
     from tutor.problem import Quiz
     from tutor.quizzes import QuizWidget
 
-    item = registry.get(id)
+    item = _find(id)
+    if isinstance(item, _Text):
+        return item
     if not isinstance(item, Quiz):
-        raise ValueError(f"{id!r} is a coding problem; check it with tutor.check({id!r}).")
+        return _Text(f"{item.id!r} is a coding problem, not a quiz; check it with "
+                     f"tutor.check({item.id!r}).")
     return QuizWidget(item, on_result=lambda r: store.record_check(item.id, r.status,
                                                                    r.misconception))

@@ -14,6 +14,7 @@ import dis
 import inspect
 import linecache
 import os
+import re
 import secrets
 import signal
 import sys
@@ -22,7 +23,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ from tutor import misconceptions
 from tutor.problem import Case, Problem
 from tutor.result import Result
 
-_LIBRARY_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
-                 os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
+_TUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARY_DIRS = (_TUTOR_DIR, os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
 
 # (rtol, atol, eps) per float dtype. The absolute tolerance also grows with the size of the
 # inputs: a correct float32 log-softmax of logits near 1e4 is off by about 1e4 · eps.
@@ -80,13 +81,30 @@ def as_array(x: Any) -> np.ndarray:
         return t.numpy()
     if isinstance(x, (list, tuple)) and any(_is_torch(v) for v in x):
         return np.asarray([as_array(v) for v in x])
+    if isinstance(x, (str, bytes)):
+        raise NotAnArray(f"the text {fmt_value(x)}, not numbers")
+    if isinstance(x, Iterator):
+        raise NotAnArray(f"{_a(type(x).__name__)}, not an array; return an array (np.array(list"
+                         "(...)) turns a generator into one)")
     try:
         a = np.asarray(x)
     except Exception as e:  # ragged lists and the like
-        raise NotAnArray(f"a {type(x).__name__} that numpy cannot read as an array ({e})") from None
+        raise NotAnArray(f"{_a(type(x).__name__)} that numpy cannot read as an array "
+                         f"({_error_text(e)})") from None
+    if a.dtype.kind == "c":
+        raise NotAnArray("complex numbers; the answer is real (take .real if the imaginary part "
+                         "is zero)")
     if a.dtype.kind not in "biuf":
-        raise NotAnArray(f"a {type(x).__name__} holding {a.dtype} values, not numbers")
+        if a.dtype.kind in "OUS" and isinstance(x, (list, tuple, np.ndarray)):
+            odd = next((v for v in a.ravel() if not isinstance(v, (int, float, np.number))), None)
+            raise NotAnArray(f"{_a(type(x).__name__)} holding {fmt_value(odd)}, not only numbers")
+        raise NotAnArray(f"{_a(type(x).__name__)} object, not an array of numbers")
     return a
+
+
+def _a(name: str) -> str:
+    """"an ndarray", "a dict": the type name with its article."""
+    return ("an " if name[:1].lower() in "aeio" or name == "ndarray" else "a ") + name
 
 
 @dataclass(frozen=True)
@@ -204,6 +222,10 @@ def _fmt_number(x: Any) -> str:
         and abs(x) < 1e6 else str(float(x))
 
 
+_PRINT = dict(precision=4, threshold=24, edgeitems=3, linewidth=200, suppress=False, nanstr="nan",
+              infstr="inf", formatter=None, sign="-", floatmode="maxprec", legacy=False)
+
+
 def fmt_value(x: Any) -> str:
     """A short, readable rendering of an input or output for a message."""
     if x is None:
@@ -215,8 +237,8 @@ def fmt_value(x: Any) -> str:
         return f"tensor({body}{'' if dtype == 'float32' else ', ' + dtype})"
     if isinstance(x, np.ndarray):
         if x.dtype.kind in "biuf":
-            body = np.array2string(x, precision=4, separator=", ", threshold=24, edgeitems=3,
-                                   suppress_small=False, max_line_width=200)
+            with np.printoptions(**_PRINT):  # whatever the learner set for their own printing
+                body = np.array2string(x, separator=", ")
             body = " ".join(body.split())
         else:
             body = repr(x.tolist())
@@ -262,28 +284,64 @@ class TimeUp(BaseException):
     learner's `except Exception` cannot swallow it)."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
+class time_limit:
     """Interrupt the block after `seconds` with `TimeUp`, where signals allow (the main thread);
-    elsewhere the caller compares clocks between calls."""
-    usable = (threading.current_thread() is threading.main_thread()
-              and hasattr(signal, "setitimer"))
-    if not usable or seconds <= 0:
-        if seconds <= 0:
-            raise TimeUp
-        yield
-        return
+    elsewhere the caller compares clocks between calls.
 
-    def _expire(signum, frame):
+    The alarm repeats until the block ends, and from the second alarm on, the learner's code is
+    also stopped at its next line: code that catches the first `TimeUp` (a bare `except:` in a
+    loop) cannot keep the check running. An alarm only interrupts the learner's code (or a
+    library it called), never tutor's own, so the block always ends cleanly.
+    """
+
+    REPEAT = 0.05
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self.traced: list = []
+
+    def __enter__(self):
+        if self.seconds <= 0:
+            raise TimeUp
+        self.active = (threading.current_thread() is threading.main_thread()
+                       and hasattr(signal, "setitimer"))
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            self.previous_trace = sys.gettrace()
+            signal.setitimer(signal.ITIMER_REAL, self.seconds, self.REPEAT)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.active:
+            return
+        self.active = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        if self.traced:
+            sys.settrace(self.previous_trace)
+            for frame in self.traced:
+                frame.f_trace = None
+
+    def _expire(self, signum, frame):
+        if not self.active or not _in_learner_code(frame):
+            return
+        if self.expired:  # the first TimeUp was caught: stop the learner's code at its next line
+            self._trace(frame)
+        self.expired = True
         raise TimeUp
 
-    previous = signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def _trace(self, frame) -> None:
+        def stop(frame, event, arg):
+            if event in ("call", "line") and self.active and \
+                    not _is_library_file(frame.f_code.co_filename):
+                raise TimeUp
+            return stop
+        sys.settrace(stop)
+        while frame is not None:
+            frame.f_trace = stop
+            self.traced.append(frame)
+            frame = frame.f_back
 
 
 def read_only(x: Any) -> Any:
@@ -329,9 +387,14 @@ class Outcome:
 
 
 def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
-    """Call `fn` on read-only copies of the case; never raises except `TimeUp`."""
+    """Call `fn` on read-only copies of the case; never raises except `TimeUp` (and
+    `KeyboardInterrupt`, the learner's interrupt button)."""
     frozen = frozen_case(case)
-    torch_args = [(a, a.detach().clone()) for a in _array_args(frozen) if _is_torch(a)]
+    # Read-only numpy copies can still be written through (torch.as_tensor shares their memory),
+    # so every input is compared with the original after the call.
+    inputs = [(a, b) for a, b in zip([*frozen.args, *frozen.kwargs.values()],
+                              [*case.args, *case.kwargs.values()], strict=True)
+              if isinstance(a, np.ndarray) or _is_torch(a)]
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -339,21 +402,28 @@ def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
                 value = problem.call(fn, frozen)
             else:
                 value = fn(*frozen.args, **frozen.kwargs)
-    except TimeUp:
+    except (TimeUp, KeyboardInterrupt):
         raise
-    except (Exception, SystemExit, KeyboardInterrupt) as e:
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        mutated = isinstance(e, ValueError) and "read-only" in str(e)
+    except BaseException as e:  # SystemExit and the learner's own BaseExceptions included
+        mutated = isinstance(e, ValueError) and "read-only" in _error_text(e) or _changed(inputs)
         return Outcome(error=e, where=learner_line(e), mutated=mutated)
-    mutated = any(not _same_tensor(a, before) for a, before in torch_args)
-    return Outcome(value=value, mutated=mutated)
+    return Outcome(value=value, mutated=_changed(inputs))
+
+
+def _changed(inputs: list) -> bool:
+    try:
+        return any(not _same_tensor(a, before) for a, before in inputs)
+    except Exception:  # an input the learner replaced by something else entirely
+        return True
 
 
 def _same_tensor(a, before) -> bool:
-    x, y = as_array(a), as_array(before)
-    return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y)))) \
-        if x.dtype.kind == "f" else bool(np.array_equal(x, y))
+    """True when the input `a` still holds the values of `before` (numpy or torch)."""
+    if _is_torch(a):
+        a, before = as_array(a), as_array(before)
+    if a.shape != before.shape or a.dtype != before.dtype:
+        return False
+    return bool(np.array_equal(a, before, equal_nan=a.dtype.kind in "fc"))
 
 
 def learner_line(error: BaseException) -> str:
@@ -378,6 +448,19 @@ def _is_library_file(filename: str) -> bool:
     return path.startswith(_LIBRARY_DIRS) or "site-packages" in path or "dist-packages" in path
 
 
+def _in_learner_code(frame) -> bool:
+    """True when `frame` runs the learner's code, or a library it called; False in tutor's own
+    code (between the learner's calls, or cleaning up after one)."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not _is_library_file(filename):
+            return True
+        if not filename.startswith("<") and os.path.abspath(filename).startswith(_TUTOR_DIR):
+            return False
+        frame = frame.f_back
+    return False
+
+
 def _is_cell(filename: str) -> bool:
     return filename.startswith("<ipython-input") or "ipykernel_" in filename or \
         filename.startswith("<cell")
@@ -390,7 +473,10 @@ def is_stub(fn: Callable) -> bool:
         body = tree.body[0].body
     except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
         # No source (exec'd code): a stub's bytecode only returns None.
-        code = getattr(fn, "__code__", None)
+        try:
+            code = fn.__code__
+        except Exception:  # not a plain function
+            return False
         if code is None:
             return False
         ops = [(i.opname, i.argval) for i in dis.get_instructions(code)
@@ -429,7 +515,7 @@ def _expected(problem: Problem, case: Case) -> Any:
 
 def _judge(problem: Problem, case: Case, expected: Any, outcome: Outcome) -> str | None:
     if outcome.raised:
-        return f"raised {type(outcome.error).__name__}: {outcome.error}"
+        return f"raised {fmt_error(outcome.error)}"
     if outcome.mutated:
         return "changed its input in place"
     compare = problem.compare or compare_arrays
@@ -443,9 +529,41 @@ def cases_for(problem: Problem, seed: int) -> list[Case]:
     return [*problem.probes(), *problem.generate(rng)]
 
 
+def fmt_error(e: BaseException) -> str:
+    """"ValueError: bad shape", or just "SystemExit" when the exception has no message."""
+    text = _error_text(e)
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _error_text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except Exception:  # an exception class of the learner's whose __str__ fails
+        return ""
+
+
+_running = threading.local()
+
+
 def run(problem: Problem, fn: Callable | None, seed: int | None = None) -> Result:
     """Check `fn` against `problem`. Never raises for anything the learner's code does."""
-    seed = secrets.randbits(32) if seed is None else seed
+    outer = getattr(_running, "problem", None)
+    if outer is not None:
+        # A check inside the function being checked (an indented `tutor.check` line): raising
+        # here reports it, at the learner's line, as the outer check's error.
+        raise RuntimeError(f"tutor.check({problem.id!r}) ran inside the function that "
+                           f"tutor.check({outer!r}) is checking; move that line out of the "
+                           "function (no indentation)")
+    _running.problem = problem.id
+    try:
+        return _run(problem, fn, secrets.randbits(32) if seed is None else seed)
+    finally:
+        _running.problem = None
+
+
+def _run(problem: Problem, fn: Callable | None, seed: int) -> Result:
     if fn is None:
         return _result(problem, "not_attempted", seed,
                        f"No function named {problem.name} was found. Define "
@@ -453,13 +571,22 @@ def run(problem: Problem, fn: Callable | None, seed: int | None = None) -> Resul
                        f"tutor.check({problem.id!r}, my_function).")
     if not callable(fn):
         return _result(problem, "failed", seed,
-                       f"{problem.name} should be a function, but it is a "
-                       f"{type(fn).__name__}. Define it with `def {problem.signature}:`.")
+                       f"{problem.name} should be a function, but it is "
+                       f"{_a(type(fn).__name__)}. Define it with `def {problem.signature}:`.")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn) or \
+            inspect.iscoroutinefunction(fn):
+        what = "`async def`" if not inspect.isgeneratorfunction(fn) else "`yield`"
+        return _result(problem, "failed", seed,
+                       f"{problem.name} uses {what}, so calling it does not compute the answer "
+                       f"but gives back {'a coroutine' if 'async' in what else 'a generator'}. "
+                       f"Write a plain function, `def {problem.signature}:`, that ends in "
+                       "`return`.")
     if is_stub(fn):
         return _result(problem, "not_attempted", seed,
                        f"{problem.name} is still a stub (`...`). Write its body, then run "
                        "this check again.")
-    _import_torch_first(fn)
+    with contextlib.suppress(Exception):  # only a head start; the check goes on regardless
+        _import_torch_first(fn)
     cases = cases_for(problem, seed)
     deadline = time.monotonic() + problem.time_limit
     trials: list[_Trial] = []
@@ -497,12 +624,31 @@ def run(problem: Problem, fn: Callable | None, seed: int | None = None) -> Resul
         t = _smallest(raising)
         e = t.outcome.error
         where = f" at {t.outcome.where}" if t.outcome.where else ""
+        advice = ""
+        if isinstance(e, TypeError) and not where and not _accepts(fn, problem, t.case):
+            advice = (f" The check calls your function like {problem.signature}; give it "
+                      "exactly these parameters.")
         return _result(problem, "error", seed,
-                       f"{type(e).__name__}: {e}{where}, on {fmt_call(problem, t.case)}.")
+                       f"{fmt_error(e)}{where}, on {fmt_call(problem, t.case)}.{advice}")
     t = _smallest(failures)
+    advice = " Does every path through it end in `return`?" \
+        if t.outcome.value is None and not t.outcome.mutated else ""
     return _result(problem, "failed", seed,
                    f"On {fmt_call(problem, t.case)}{_note(t.case)}, your {problem.name} "
-                   f"{t.wrong}.")
+                   f"{t.wrong}.{advice}")
+
+
+def _accepts(fn: Callable, problem: Problem, case: Case) -> bool:
+    """False when `fn`'s parameters cannot take the case's arguments (a wrong signature)."""
+    if problem.call is not None:
+        return True
+    try:
+        inspect.signature(fn).bind(*case.args, **case.kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect (some builtins)
+        return True
+    return True
 
 
 def _import_torch_first(fn: Callable) -> None:
@@ -620,3 +766,15 @@ def find_function(name: str, depth: int = 2) -> Callable | None:
         frame = frame.f_back
     main = sys.modules.get("__main__")
     return getattr(main, name, None)
+
+
+def similar_names(name: str, depth: int = 2) -> list[str]:
+    """Functions in the caller's namespace named nearly like `name` (`sofmax`, `my_softmax`)."""
+    import difflib
+
+    space = sys._getframe(depth).f_globals
+    names = [k for k, v in space.items() if callable(v) and not k.startswith("_")
+             and not isinstance(v, type) and k != name]
+    renamed = re.compile(rf"(my_?)?{re.escape(name)}(_?v?\d+)?", re.IGNORECASE)
+    return [k for k in names if renamed.fullmatch(k)][:2] or \
+        difflib.get_close_matches(name, names, n=2, cutoff=0.85)

@@ -76,8 +76,8 @@ class Result:
         if self.link:
             parts.append(f"<div>Read more: <a href='{html.escape(self.link)}'>the lesson</a></div>")
         if not self.passed and self.status != "not_attempted":
-            parts.append(f"<div style='color:#555'>Stuck? Run <code>tutor.hint({self.problem!r})</code>"
-                         "</div>")
+            parts.append(f"<div style='color:#555'>Stuck? Run <code>tutor.hint("
+                         f"{html.escape(repr(self.problem))})</code></div>")
         return (f"<div class='tutor-result tutor-{self.status}' style='border-left:6px solid "
                 f"{border};background:{background};padding:8px 12px;margin:4px 0;"
                 f"color:#222'>{''.join(parts)}</div>")
