@@ -42,8 +42,32 @@ def _valid(data: object) -> bool:
         isinstance(v, dict) for v in data["problems"].values())
 
 
+# The fields of an entry and what each must be; anything else in an entry is kept as it is.
+_FIELDS = {
+    "attempts": lambda v: type(v) is int and v >= 0,
+    "hints_seen": lambda v: type(v) is int and v >= 0,
+    "first_pass": lambda v: isinstance(v, str),
+    "last_time": lambda v: isinstance(v, str),
+    "last_status": lambda v: isinstance(v, str),
+    "misconceptions": lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
+    "solution_seen": lambda v: isinstance(v, bool),
+}
+
+
+def _repaired(data: dict) -> bool:
+    """Drop entry fields of the wrong type (a hand edit, another version); True if any was."""
+    dropped = False
+    for entry in data["problems"].values():
+        for key, ok in _FIELDS.items():
+            if key in entry and not ok(entry[key]):
+                del entry[key]
+                dropped = True
+    return dropped
+
+
 def _read(file: Path) -> dict:
-    """The stored progress; a missing file is empty, a corrupt one is moved aside."""
+    """The stored progress; a missing file is empty, a corrupt one is moved aside (a copy of
+    one with a few unreadable fields is kept aside, and the rest is used)."""
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -52,14 +76,36 @@ def _read(file: Path) -> dict:
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         data = None
-    if _valid(data):
+    if _valid(data) and not _repaired(data):
         return data
-    aside = file.with_name(f"{file.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    with contextlib.suppress(OSError):
+    aside = _aside(file)
+    if _valid(data):
+        try:
+            aside.write_bytes(raw)
+            kept = f"a copy of the original is kept as {aside.name}"
+        except OSError as e:
+            kept = f"the original could not be copied ({e})"
+        warnings.warn(f"tutor: some entries of the progress file {file} had values of the wrong "
+                      f"type and were dropped, the rest is kept; {kept}.", stacklevel=3)
+        return data
+    try:
         os.replace(file, aside)
-    warnings.warn(f"tutor: the progress file {file} could not be read; it was moved to "
-                  f"{aside.name} and a fresh one started.", stacklevel=3)
+        kept = f"it was moved to {aside.name}"
+    except OSError as e:
+        kept = f"it could not be moved aside ({e})"
+    warnings.warn(f"tutor: the progress file {file} could not be read; {kept} and a fresh one "
+                  "started.", stacklevel=3)
     return _empty()
+
+
+def _aside(file: Path) -> Path:
+    """A new name next to `file` for a copy that could not be read."""
+    stem = f"{file.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside, n = file.with_name(stem), 1
+    while aside.exists():
+        n += 1
+        aside = file.with_name(f"{stem}-{n}")
+    return aside
 
 
 def _write(file: Path, data: dict) -> None:
@@ -93,6 +139,9 @@ def load() -> dict:
             return _read(file)
     except OSError as e:
         _warn_unsaved(e)
+    try:  # a read-only home still shows the progress it holds
+        return _read(path())
+    except OSError:
         return _empty()
 
 
@@ -116,8 +165,10 @@ def _warn_unsaved(e: OSError) -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(f"tutor: progress cannot be saved under {home()} ({e}); set TUTOR_HOME to a "
-                      "writable folder to keep it.", stacklevel=3)
+        where = home()
+        why = "it is a file, not a folder" if where.is_file() else str(e)
+        warnings.warn(f"tutor: progress cannot be saved under {where} ({why}); set TUTOR_HOME to "
+                      "a writable folder to keep it.", stacklevel=3)
 
 
 def record_check(id: str, status: str, misconception: str | None = None) -> None:

@@ -50,7 +50,7 @@ def _choice(quiz: Quiz, answer: Any) -> Result:
 
 def _numeric(quiz: Quiz, answer: Any) -> Result:
     try:
-        value = float(answer)
+        value = _number(answer)
     except (TypeError, ValueError):
         return Result(quiz.id, "failed", f"The answer should be a number, not {answer!r}.")
     if math.isfinite(value) and abs(value - quiz.answer) <= quiz.tolerance:
@@ -63,6 +63,17 @@ def _numeric(quiz: Quiz, answer: Any) -> Result:
     direction = "high" if value > quiz.answer else "low"
     return Result(quiz.id, "failed", f"{value:g} is too {direction}. Work it out again with the "
                   "formula from the lesson.")
+
+
+def _number(answer: Any) -> float:
+    """The answer as a float: a number, a numeric string, or a one-element list or array."""
+    if isinstance(answer, bool):
+        raise TypeError("a truth value is not a number")
+    if getattr(answer, "size", None) == 1 and hasattr(answer, "item"):  # numpy
+        answer = answer.item()
+    elif isinstance(answer, (list, tuple)) and len(answer) == 1:
+        answer = answer[0]
+    return float(answer)
 
 
 class QuizWidget:
@@ -81,10 +92,13 @@ class QuizWidget:
                 value=None, layout=w.Layout(width="auto"))
         else:
             self.input = w.FloatText(value=None, description="Answer:")
+        # A number box shows 0 before anything is typed: that 0 is no answer.
+        self.typed = bool(quiz.choices)
+        self.input.observe(lambda _: setattr(self, "typed", True), names="value")
         self.button = w.Button(description="Check", button_style="primary")
         self.feedback = w.HTML("")
         self.result: Result | None = None
-        self.button.on_click(lambda _: self.submit(self.input.value))
+        self.button.on_click(lambda _: self.submit(self.input.value if self.typed else None))
         self.box = w.VBox([self.question, self.input, self.button, self.feedback],
                           layout=w.Layout(border="1px solid #ccc", padding="8px"))
         self.box.add_class("tutor-quiz")
