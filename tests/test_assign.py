@@ -214,3 +214,42 @@ def test_every_solution_function_becomes_a_stub_with_the_same_signature(name):
             assert len(body) == 1 and ast.unparse(body[0]) == "...", (
                 f"{name}: the body of {fn_name} is not just `...`:\n{ast.unparse(ours[fn_name])}")
     assert answered, f"{name} answers no problem between solution markers"
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b"\xff\xfe", b'{"cells": 3}'])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_solutions_file_that_is_not_a_notebook_is_named_without_a_traceback(
+        course, capsys, monkeypatch, content, check):
+    (course / "solutions" / "03_broken.ipynb").write_bytes(content)
+    code, _, err = _tutor_here("assign", *(["--check"] if check else []), cwd=course,
+                               capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 2
+    assert err.startswith("solutions/03_broken.ipynb is not a readable notebook (")
+    assert "Traceback" not in err
+
+
+def test_an_exercise_that_is_not_text_is_reported_and_rewritten(course, capsys, monkeypatch):
+    exercise = course / "exercises" / "02_softmax.ipynb"
+    exercise.write_bytes(b"\xff\xfe garbage")
+    code, _, err = _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                               monkeypatch=monkeypatch)
+    assert code == 1 and "exercises/02_softmax.ipynb differs" in err
+    assert _tutor_here("assign", cwd=course, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+    assert _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                       monkeypatch=monkeypatch)[0] == 0
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_a_traceback(tmp_path):
+    done = subprocess.run(f"{sys.executable} -m tutor list | head -1", shell=True, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+@pytest.mark.parametrize("begin, end", [("# begin solution", "# end solution"),
+                                        ("#BEGIN SOLUTION", "#END SOLUTION"),
+                                        ("# BEGIN_SOLUTION", "# END_SOLUTION")])
+def test_a_misspelt_marker_pair_is_an_error_not_a_leaked_answer(begin, end):
+    nb = _notebook(f"def f():\n    {begin}\n    return 42\n    {end}")
+    with pytest.raises(assign.MarkerError, match="is not a marker") as error:
+        assign.exercise_from(nb, "02_softmax.ipynb")
+    assert "02_softmax.ipynb cell 1 line 2" in str(error.value)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def cmd_assign(args) -> int:
     except assign.MarkerError as e:
         print(f"solution markers: {e}", file=sys.stderr)
         return 2
+    except assign.NotebookError as e:
+        print(e, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -72,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     assign.add_argument("--check", action="store_true", help="fail if exercises/ is stale")
     assign.set_defaults(run=cmd_assign)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `tutor list | head`: the reader has stopped listening
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

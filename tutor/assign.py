@@ -16,10 +16,15 @@ import nbformat
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 _LINE = re.compile(r"^(?P<lhs>\s*[^=#]+?=)\s*.*#\s*SOLUTION\s*$")
+_NEAR = re.compile(r"#+\s*(BEGIN|END)[\s_-]*SOLUTIONS?\b", re.IGNORECASE)
 
 
 class MarkerError(ValueError):
     """A solution marker is unbalanced or misplaced."""
+
+
+class NotebookError(ValueError):
+    """A file in solutions/ is not a notebook that can be read."""
 
 
 def strip_solutions(source: str, where: str = "") -> str:
@@ -37,6 +42,10 @@ def strip_solutions(source: str, where: str = "") -> str:
             if inside is None:
                 raise MarkerError(f"{where} line {number}: {END} without {BEGIN}")
             inside = None
+        elif _NEAR.match(stripped):
+            raise MarkerError(f"{where} line {number}: `{stripped}` is not a marker; write "
+                              f"exactly `{BEGIN}` or `{END}` on a line of its own, or the model "
+                              "answer stays in the exercise")
         elif inside is None:
             match = _LINE.match(line)
             if match:
@@ -72,7 +81,12 @@ def plan(root: Path) -> dict[Path, str]:
     """Every exercise file and the text it must have."""
     wanted = {}
     for source in sorted((root / "solutions").glob("*.ipynb")):
-        nb = nbformat.read(source, as_version=4)
+        try:
+            nb = nbformat.read(source, as_version=4)
+        except Exception as e:  # not JSON, not UTF-8, not a notebook, a folder...
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise NotebookError(f"{source.relative_to(root)} is not a readable notebook "
+                                f"({reason[:200]}); fix or remove it.") from None
         wanted[root / "exercises" / source.name] = render(exercise_from(nb, source.name))
     return wanted
 
@@ -84,7 +98,7 @@ def differences(root: Path) -> list[str]:
     for file, text in wanted.items():
         if not file.exists():
             problems.append(f"{file.relative_to(root)} is missing")
-        elif file.read_text(encoding="utf-8") != text:
+        elif file.read_text(encoding="utf-8", errors="replace") != text:
             problems.append(f"{file.relative_to(root)} differs from what solutions/ generates")
     for file in sorted((root / "exercises").glob("*.ipynb")):
         if file not in wanted:
@@ -97,7 +111,7 @@ def write(root: Path) -> list[Path]:
     (root / "exercises").mkdir(exist_ok=True)
     changed = []
     for file, text in plan(root).items():
-        if not file.exists() or file.read_text(encoding="utf-8") != text:
+        if not file.exists() or file.read_text(encoding="utf-8", errors="replace") != text:
             file.write_text(text, encoding="utf-8")
             changed.append(file)
     return changed
