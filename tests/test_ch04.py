@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
+from learners import SEEDS, assert_named, assert_named_nine_in_ten, passes, torch_in
 from scipy import special
 
 import tutor
@@ -136,12 +136,35 @@ def perplexity_in_bits(logits, tokens):
     return np.exp2(nats / np.log(2))
 
 
+def log_prob_of_torch_default_float32(z, index):
+    """torch.tensor of a list is float32 whatever the input's dtype."""
+    import torch
+
+    return torch.log_softmax(torch.tensor(np.asarray(z).tolist()), dim=0)[index]
+
+
+def log_softmax_apply_along_axis(z, axis=-1):
+    def one(v):
+        m = v.max()
+        return v - m - np.log(np.exp(v - m).sum())
+
+    return np.apply_along_axis(one, axis, z)
+
+
+def log_softmax_in_float32(z, axis=-1):
+    z = np.asarray(z, dtype=np.float32)
+    m = z.max(axis=axis, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+
+
 RIGHT = [
     ("log_prob_of", f) for f in (log_prob_of_scipy, log_prob_of_torch, log_prob_of_loops,
-                                 log_prob_of_logaddexp, ch04.log_prob_of)
+                                 log_prob_of_logaddexp, log_prob_of_torch_default_float32,
+                                 ch04.log_prob_of)
 ] + [
     ("log_softmax", f) for f in (log_softmax_scipy, log_softmax_torch, log_softmax_loops,
-                                 log_softmax_logsumexp, log_softmax_own_dtype)
+                                 log_softmax_logsumexp, log_softmax_own_dtype,
+                                 log_softmax_apply_along_axis, log_softmax_in_float32)
 ] + [
     ("sequence_log_prob", f) for f in (sequence_log_prob_gather_torch,
                                        sequence_log_prob_cross_entropy_torch,
@@ -298,6 +321,76 @@ def w_perplexity_columns(logits, tokens):
     return np.exp(-log_p[:, tokens].mean())
 
 
+def w_log_prob_plus_tiny_eps(z, index):
+    return np.log(special.softmax(z)[index] + 1e-20)
+
+
+def w_log_softmax_clip_1e_30(z, axis=-1):
+    return np.log(np.clip(special.softmax(z, axis=axis), 1e-30, 1.0))
+
+
+def w_log_softmax_axis_zero(z, axis=-1):
+    return special.log_softmax(z, axis=0)
+
+
+def w_log_softmax_sum_without_axis(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m)))
+
+
+def w_sequence_take_flat(logits, tokens):
+    return np.take(special.log_softmax(logits, axis=1), tokens).sum()
+
+
+def w_sequence_one_based(logits, tokens):
+    return special.log_softmax(logits, axis=1)[np.arange(len(tokens)), tokens - 1].sum()
+
+
+def w_sequence_one_hot_columns(logits, tokens):
+    onehot = np.zeros_like(logits)
+    onehot[:, tokens] = 1
+    return (onehot * special.log_softmax(logits, axis=1)).sum()
+
+
+def w_sequence_scipy_default_axis(logits, tokens):
+    return special.log_softmax(logits)[np.arange(len(tokens)), tokens].sum()
+
+
+def w_sequence_global_max(logits, tokens):
+    m = logits.max()
+    log_p = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
+def w_perplexity_sum_in_python_floats(logits, tokens):
+    nll = sum(special.logsumexp(logits[t]) - logits[t][tokens[t]] for t in range(len(tokens)))
+    return math.exp(nll) if nll < 700 else math.inf
+
+
+def w_perplexity_base_ten(logits, tokens):
+    log_p = special.log_softmax(logits, axis=-1)[np.arange(len(tokens)), tokens]
+    return 10 ** -log_p.mean()
+
+
+def w_perplexity_bits_then_e(logits, tokens):
+    bits = special.log_softmax(logits, axis=-1)[np.arange(len(tokens)), tokens] / np.log(2)
+    return np.exp(-bits.mean())
+
+
+def w_perplexity_rows(logits, tokens):
+    return np.exp(-np.mean(special.log_softmax(logits, axis=-1)[tokens]))
+
+
+def w_perplexity_scipy_default_axis(logits, tokens):
+    return np.exp(-special.log_softmax(logits)[np.arange(len(tokens)), tokens].mean())
+
+
+def w_perplexity_global_max(logits, tokens):
+    m = logits.max()
+    log_p = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
+
+
 WRONG = [
     ("log_prob_of", w_log_prob_torch_log_of_softmax, "log_of_softmax"),
     ("log_prob_of", w_log_prob_scipy_log_of_softmax, "log_of_softmax"),
@@ -322,6 +415,21 @@ WRONG = [
     ("perplexity", w_perplexity_product_loop, "probability_product_underflow"),
     ("perplexity", w_perplexity_nll_of_log_softmax_torch, "log_of_softmax"),
     ("perplexity", w_perplexity_columns, "wrong_target_indexing"),
+    ("log_prob_of", w_log_prob_plus_tiny_eps, "log_of_softmax"),
+    ("log_softmax", w_log_softmax_clip_1e_30, "log_of_softmax"),
+    ("log_softmax", w_log_softmax_axis_zero, "wrong_axis"),
+    ("log_softmax", w_log_softmax_sum_without_axis, "wrong_axis"),
+    ("sequence_log_prob", w_sequence_take_flat, "wrong_target_indexing"),
+    ("sequence_log_prob", w_sequence_one_based, "wrong_target_indexing"),
+    ("sequence_log_prob", w_sequence_one_hot_columns, "wrong_target_indexing"),
+    ("sequence_log_prob", w_sequence_scipy_default_axis, "wrong_axis"),
+    ("sequence_log_prob", w_sequence_global_max, "global_max_shift"),
+    ("perplexity", w_perplexity_sum_in_python_floats, "sum_not_mean"),
+    ("perplexity", w_perplexity_base_ten, "wrong_log_base"),
+    ("perplexity", w_perplexity_bits_then_e, "wrong_log_base"),
+    ("perplexity", w_perplexity_rows, "wrong_target_indexing"),
+    ("perplexity", w_perplexity_scipy_default_axis, "wrong_axis"),
+    ("perplexity", w_perplexity_global_max, "global_max_shift"),
 ]
 
 
@@ -383,6 +491,33 @@ def test_a_mean_instead_of_the_sum_gets_expected_versus_got_and_no_guess():
     assert result.message == (
         "On sequence_log_prob(logits=[[2., 1., 0.], [0., 1., 2.]], tokens=[0, 2]) (two tokens of "
         "the lesson's (2, 1, 0)), your sequence_log_prob returned -0.4076 instead of -0.8152.")
+
+
+def test_an_answer_that_raises_valueerror_for_its_own_reason_is_not_called_missing_keepdims():
+    """No max shift in a row loop: math.log(0) raises ValueError on the row near −1000, which the
+    missing-keepdims twin (a broadcasting ValueError) must not claim."""
+    def log_softmax(z, axis=-1):
+        rows = np.moveaxis(np.asarray(z, dtype=float), axis, -1)
+        out = np.empty_like(rows)
+        for index in np.ndindex(rows.shape[:-1]):
+            out[index] = rows[index] - math.log(np.sum(np.exp(rows[index])))
+        return np.moveaxis(out, -1, axis)
+
+    line = log_softmax.__code__.co_firstlineno + 4
+    for seed in SEEDS:
+        result = tutor.check("log_softmax", log_softmax, seed=seed)
+        assert result.status == "error" and result.misconception is None
+        assert result.message == (
+            f"ValueError: math domain error at line {line} of test_ch04.py: "
+            "`out[index] = rows[index] - math.log(np.sum(np.exp(rows[index])))`, on "
+            "log_softmax(z=[[ 1000., -1000.], [ 1001., -1001.], [ 999., -999.]], axis=0).")
+
+
+def test_logits_near_a_thousand_are_shown_without_exponents():
+    result = tutor.check("perplexity", w_perplexity_base_ten, seed=0)
+    assert result.message.endswith(
+        "On perplexity(logits=[[ 1000., 1001.], [-1000., -999.], [ 2., 0.]], tokens=[1, 0, 0]) "
+        "(logits near ±1000) the answer is 1.7941 but it returned 3.8413.")
 
 
 def test_a_pass_lists_the_hard_cases_it_survived():

@@ -194,6 +194,29 @@ def tce_row_loop(logits, targets):
     return torch.stack(losses).mean()
 
 
+def ls_logsumexp_form(logits, targets, eps):
+    """−Σ q log p = LSE(z) − Σ q z, since q sums to one."""
+    K = np.shape(logits)[1]
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    return np.mean(special.logsumexp(logits, axis=1) - (q * logits).sum(axis=1))
+
+
+def tce_logaddexp_columns(logits, targets):
+    import torch
+
+    lse = logits[:, 0]
+    for k in range(1, logits.shape[1]):
+        lse = torch.logaddexp(lse, logits[:, k])
+    return (lse - logits[torch.arange(len(logits)), targets]).mean()
+
+
+def tce_shape_one(logits, targets):
+    """A mean that keeps its dimension: shape (1,), one number all the same."""
+    m = logits.amax(dim=1, keepdim=True)
+    lse = m + (logits - m).exp().sum(dim=1, keepdim=True).log()
+    return (lse - logits.gather(1, targets[:, None])).mean(dim=0)
+
+
 RIGHT = [
     ("cross_entropy", f) for f in (ce_scipy, ce_scipy_log_softmax, ce_loops, ce_torch,
                                    ce_own_dtype, ce_one_hot, ch05.cross_entropy)
@@ -204,10 +227,10 @@ RIGHT = [
     ("softmax_jacobian", f) for f in (jac_scipy, jac_loops, jac_torch_autograd, jac_broadcast)
 ] + [
     ("label_smoothed_cross_entropy", f) for f in (ls_torch, ls_mixture, ls_loops,
-                                                  ls_soft_targets_torch)
+                                                  ls_soft_targets_torch, ls_logsumexp_form)
 ] + [
     ("torch_cross_entropy", f) for f in (tce_max_values, tce_one_hot, tce_gather, tce_row_loop,
-                                         tce_in_float32)
+                                         tce_in_float32, tce_logaddexp_columns, tce_shape_one)
 ]
 
 
@@ -438,6 +461,81 @@ def w_tce_softmax_first(logits, targets):
     return (lse - p[torch.arange(len(p)), targets]).mean()
 
 
+def w_ce_torch_rows_of_log_softmax(logits, targets):
+    import torch
+
+    return -torch.log_softmax(torch_in(logits), dim=1)[torch_in(targets).long()].mean()
+
+
+def w_ce_swapped_index(logits, targets):
+    log_p = special.log_softmax(logits, axis=1)
+    return -log_p[targets, np.arange(len(targets))].mean()
+
+
+def w_ce_log_plus_tiny_eps(logits, targets):
+    p = special.softmax(logits, axis=1)[rows(logits, targets)]
+    return -np.mean(np.log(p + 1e-20))
+
+
+def w_ce_clip_machine_eps(logits, targets):
+    eps = np.finfo(float).eps
+    p = np.clip(special.softmax(logits, axis=1), eps, 1 - eps)
+    return -np.mean(np.log(p[rows(logits, targets)]))
+
+
+def w_ce_global_max(logits, targets):
+    m = logits.max()
+    lse = m + np.log(np.exp(logits - m).sum(axis=1))
+    return np.mean(lse - logits[rows(logits, targets)])
+
+
+def w_grad_global_max(logits, targets):
+    e = np.exp(logits - logits.max())
+    return (e / e.sum(axis=1, keepdims=True) - np.eye(np.shape(logits)[1])[targets]) / len(e)
+
+
+def w_jac_p_i_times_one_minus_p_j(z):
+    p = special.softmax(z)[:, None]
+    return p - p * p.T
+
+
+def w_ls_log_plus_eps(logits, targets, eps):
+    K = np.shape(logits)[1]
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    return -(q * np.log(special.softmax(logits, axis=1) + 1e-12)).sum(axis=1).mean()
+
+
+def w_ls_global_max(logits, targets, eps):
+    """Passed the check while its huge-logits probe had a single row."""
+    K = np.shape(logits)[1]
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    m = logits.max()
+    log_p = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return -(q * log_p).sum(axis=1).mean()
+
+
+def w_tce_log_plus_eps(logits, targets):
+    import torch
+
+    p = torch.softmax(logits, dim=1)
+    return -torch.log(p[torch.arange(len(targets)), targets] + 1e-8).mean()
+
+
+def w_tce_naive_probabilities(logits, targets):
+    import torch
+
+    e = logits.exp()
+    return -(e / e.sum(dim=1, keepdim=True))[torch.arange(len(targets)), targets].log().mean()
+
+
+def w_tce_global_max(logits, targets):
+    import torch
+
+    m = logits.max()
+    lse = m + torch.log(torch.exp(logits - m).sum(dim=1))
+    return (lse - logits[torch.arange(len(logits)), targets]).mean()
+
+
 WRONG = [
     ("cross_entropy", w_ce_torch_sum, "sum_not_mean"),
     ("cross_entropy", w_ce_sum_loops, "sum_not_mean"),
@@ -472,6 +570,18 @@ WRONG = [
     ("torch_cross_entropy", w_tce_log_of_softmax_gather, "log_of_softmax"),
     ("torch_cross_entropy", w_tce_no_shift_one_hot, "no_max_shift"),
     ("torch_cross_entropy", w_tce_softmax_first, "softmax_before_ce"),
+    ("cross_entropy", w_ce_torch_rows_of_log_softmax, "wrong_target_indexing"),
+    ("cross_entropy", w_ce_swapped_index, "wrong_target_indexing"),
+    ("cross_entropy", w_ce_log_plus_tiny_eps, "log_of_softmax"),
+    ("cross_entropy", w_ce_clip_machine_eps, "log_of_softmax"),
+    ("cross_entropy", w_ce_global_max, "global_max_shift"),
+    ("cross_entropy_grad", w_grad_global_max, "global_max_shift"),
+    ("softmax_jacobian", w_jac_p_i_times_one_minus_p_j, "jacobian_missing_diag"),
+    ("label_smoothed_cross_entropy", w_ls_log_plus_eps, "log_of_softmax"),
+    ("label_smoothed_cross_entropy", w_ls_global_max, "global_max_shift"),
+    ("torch_cross_entropy", w_tce_log_plus_eps, "log_of_softmax"),
+    ("torch_cross_entropy", w_tce_naive_probabilities, "no_max_shift"),
+    ("torch_cross_entropy", w_tce_global_max, "global_max_shift"),
 ]
 
 
@@ -502,8 +612,8 @@ def test_calling_the_built_in_loss_is_named_with_what_was_called():
         "This problem asks you to build the loss from elementary tensor operations; "
         "F.cross_entropy, log_softmax, logsumexp and nll_loss are off limits here. "
         "On torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]) (N = 1, K = 2) the answer "
-        "is [ 1.7014, 0.8176, -0.8176] but it returned a loss computed with torch's "
-        "log_softmax and nll_loss.")
+        "is the loss 1.7014 with the gradient [[ 0.8176, -0.8176]] but it returned a loss "
+        "computed with torch's log_softmax and nll_loss.")
 
 
 def test_a_loss_taken_out_of_torch_is_an_error_that_says_why():
@@ -520,6 +630,43 @@ def test_a_loss_taken_out_of_torch_is_an_error_that_says_why():
         "TypeError: torch_cross_entropy returned a float, not a torch tensor; keep the whole "
         "computation in torch (no .item(), no numpy) so that autograd can differentiate it, "
         "on torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]).")
+
+
+def test_a_loss_rebuilt_from_the_values_is_an_error_that_says_why():
+    """A tensor made from the loss's value has requires_grad but no path back to the logits;
+    its gradient is not 'wrong', it is missing."""
+    def torch_cross_entropy(logits, targets):
+        import torch
+
+        z = logits.detach().numpy()
+        loss = np.mean(special.logsumexp(z, axis=1) - z[np.arange(len(z)), targets.numpy()])
+        return torch.tensor(loss, requires_grad=True)
+
+    result = tutor.check("torch_cross_entropy", torch_cross_entropy, seed=0)
+    assert result.status == "error" and result.misconception is None
+    assert result.message == (
+        "TypeError: torch_cross_entropy returned a loss that autograd cannot trace back to "
+        "`logits` (it gives them no gradient): the loss was built from a copy of their values "
+        "(torch.tensor(...), .tolist(), numpy), not from the tensor itself, on "
+        "torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]).")
+
+
+def test_a_named_torch_mistake_shows_the_loss_and_the_gradient_apart():
+    result = tutor.check("torch_cross_entropy", w_tce_sum, seed=0)
+    assert result.misconception == "sum_not_mean"
+    assert result.message.endswith(
+        "On torch_cross_entropy(logits=[[1000., 0., 3.], [ 2., 1., 0.]], targets=[1, 0]) (a "
+        "target probability that underflows (margin 1000)) the answer is the loss 500.2038 with "
+        "the gradient [[ 0.5 , -0.5 , 0. ], [-0.1674, 0.1224, 0.045 ]] but it returned the "
+        "loss 1000.4076 with the gradient [[ 1. , -1. , 0. ], [-0.3348, 0.2447, 0.09 ]].")
+
+
+def test_the_margin_of_a_thousand_is_shown_without_exponents():
+    result = tutor.check("cross_entropy", w_ce_log_scipy_softmax, seed=0)
+    assert result.message.endswith(
+        "On cross_entropy(logits=[[1000. , 0. , 3. ], [ 2. , 1. , 0. ], [ 1.5, -1. , 4. ]], "
+        "targets=[1, 0, 2]) (a target probability that underflows (margin 1000)) the answer is "
+        "333.4976 but it returned inf.")
 
 
 def test_a_detached_loss_is_an_error_that_says_why():

@@ -39,7 +39,9 @@ def _softmax(z, axis=-1):
 
 
 # Learners who see −inf often "fix" log(0) with a small constant: finite, but capped at log(eps).
-_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+# np.finfo(float).eps (2.2e-16) is the constant numpy itself suggests.
+_EPSILONS = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, float(np.finfo(np.float64).eps),
+             1e-16, 1e-20, 1e-30)
 
 
 def _log_plus(eps):
@@ -134,6 +136,16 @@ def _ls_whole_array(z, axis=-1):
     return z - m - np.log(np.sum(np.exp(z - m)))
 
 
+def _ls_first_axis(z, axis=-1):
+    m = np.max(z, axis=0, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=0, keepdims=True))
+
+
+def _ls_sum_over_everything(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m)))
+
+
 def _ls_no_keepdims(z, axis=-1):
     m = np.max(z, axis=axis, keepdims=True)
     return z - m - np.log(np.sum(np.exp(z - m), axis=axis))
@@ -163,7 +175,9 @@ def _ls_probes():
                       dtype=np.float32), note="gaps of 50, 100 and 120 in float32"),
         case(np.array([[3.0, -800.0, 1.0], [2.0, 2.0, -746.0]]),
              note="gaps beyond 745, where float64 softmax gives 0"),
-        case(np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -999.0]]),
+        # Along axis 0, where a reduction without keepdims still broadcasts: an answer that
+        # raises here (log(0) in a loop without the max shift) is not taken for a missing keepdims.
+        case(np.array([[1000.0, -1000.0], [1001.0, -1001.0], [999.0, -999.0]]), axis=0,
              note="logits near ±1000"),
         case(np.array([[1.0, 2.0, 3.0], [0.0, -300.0, 5.0]]), axis=0, note="axis=0"),
         case(np.array([[0.0, -20.0, 5.0], [12.0, 11.0, 0.0]], dtype=np.float16),
@@ -203,6 +217,12 @@ def _seq_no_max_shift(logits, tokens):
     return log_p[np.arange(len(tokens)), tokens].sum()
 
 
+def _seq_global_max(logits, tokens):
+    m = logits.max()
+    log_p = logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+    return log_p[np.arange(len(tokens)), tokens].sum()
+
+
 def _seq_columns(logits, tokens):
     return _ls_reference(logits)[:, tokens].sum()
 
@@ -213,6 +233,24 @@ def _seq_rows(logits, tokens):
 
 def _seq_next_token(logits, tokens):
     return _ls_reference(logits)[np.arange(len(tokens) - 1), tokens[1:]].sum()
+
+
+def _seq_take_flat(logits, tokens):
+    return np.take(_ls_reference(logits), tokens).sum()
+
+
+def _seq_one_based(logits, tokens):
+    return _ls_reference(logits)[np.arange(len(tokens)), tokens - 1].sum()
+
+
+def _seq_onehot_columns(logits, tokens):
+    onehot = np.zeros(logits.shape)
+    onehot[:, tokens] = 1
+    return (onehot * _ls_reference(logits)).sum()
+
+
+def _seq_whole_array(logits, tokens):
+    return log_softmax(logits.ravel()).reshape(logits.shape)[np.arange(len(tokens)), tokens].sum()
 
 
 def _seq_previous_token(logits, tokens):
@@ -266,7 +304,7 @@ def _seq_probes():
              note="a float32 token 200 below the best"),
         case(np.array([[3.0, -800.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 0.0, 0.0]]),
              np.array([1, 3, 0]), note="a token 803 below the best, where float64 softmax is 0"),
-        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [1.0, 0.0]]), np.array([1, 0, 0]),
+        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [2.0, 0.0]]), np.array([1, 0, 0]),
              note="logits near ±1000"),
         case(np.array([[0.5, -1.0, 2.0, 0.0, 1.0]]), np.array([2]), note="one token"),
     ]
@@ -294,16 +332,47 @@ def _ppl_no_max_shift(logits, tokens):
     return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
 
 
+def _ppl_global_max(logits, tokens):
+    return np.exp(-_seq_global_max(logits, tokens) / len(tokens))
+
+
 def _ppl_sum(logits, tokens):
     return np.exp(-_ls_reference(logits)[np.arange(len(tokens)), tokens].sum())
+
+
+def _ppl_sum_float64(logits, tokens):
+    """The sum in float64 (Python floats, math.exp): finite where float32's e^sum overflows."""
+    return _ppl_sum(logits.astype(np.float64), tokens)
 
 
 def _ppl_base_two(logits, tokens):
     return 2.0 ** -_ls_reference(logits)[np.arange(len(tokens)), tokens].mean()
 
 
+def _ppl_base_ten(logits, tokens):
+    return 10.0 ** -_ls_reference(logits)[np.arange(len(tokens)), tokens].mean()
+
+
+def _ppl_bits_then_e(logits, tokens):
+    bits = _ls_reference(logits)[np.arange(len(tokens)), tokens] / np.log(2)
+    return np.exp(-bits.mean())
+
+
 def _ppl_columns(logits, tokens):
     return np.exp(-_ls_reference(logits)[:, tokens].mean())
+
+
+def _ppl_rows(logits, tokens):
+    return np.exp(-_ls_reference(logits)[tokens].mean())
+
+
+def _ppl_over_positions(logits, tokens):
+    return np.exp(-log_softmax(logits, axis=0)[np.arange(len(tokens)), tokens].mean())
+
+
+def _ppl_whole_array(logits, tokens):
+    log_p = log_softmax(logits.ravel()).reshape(logits.shape)
+    return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
 
 
 def _ppl_next_token(logits, tokens):
@@ -335,7 +404,7 @@ def _ppl_probes():
         case(*_long_sequence(3000, 5, 7), note="3000 tokens, whose probabilities multiply to 0"),
         case(np.array([[0.0, -150.0, 1.0], [2.0, 0.0, 1.0], [0.5, 0.0, -1.0]], dtype=np.float32),
              np.array([1, 0, 2]), note="a float32 token 150 below the best"),
-        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [1.0, 0.0]]), np.array([1, 0, 0]),
+        case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [2.0, 0.0]]), np.array([1, 0, 0]),
              note="logits near ±1000"),
     ]
 
@@ -375,6 +444,8 @@ PROBLEMS = [
                Twin("global_max_shift", _ls_global_max),
                Twin("wrong_axis", _ls_last_axis),
                Twin("wrong_axis", _ls_whole_array),
+               Twin("wrong_axis", _ls_first_axis),
+               Twin("wrong_axis", _ls_sum_over_everything),
                Twin("missing_keepdims", _ls_no_keepdims)),
         hints=("Never form the probabilities: log(softmax(z)) is exactly where the −inf comes "
                "from. Subtract something from z instead.",
@@ -398,11 +469,16 @@ PROBLEMS = [
                Twin("log_of_softmax", _seq_log_of_softmax),
                *_patched_twins(_seq_patched),
                Twin("no_max_shift", _seq_no_max_shift),
+               Twin("global_max_shift", _seq_global_max),
                Twin("wrong_target_indexing", _seq_columns),
                Twin("wrong_target_indexing", _seq_rows),
+               Twin("wrong_target_indexing", _seq_take_flat),
+               Twin("wrong_target_indexing", _seq_one_based),
+               Twin("wrong_target_indexing", _seq_onehot_columns),
                Twin("targets_shifted", _seq_next_token),
                Twin("targets_shifted", _seq_previous_token),
-               Twin("wrong_axis", _seq_over_positions)),
+               Twin("wrong_axis", _seq_over_positions),
+               Twin("wrong_axis", _seq_whole_array)),
         hints=("The probability of a sequence is a product over positions; its log is a sum. "
                "Work with log-probabilities from the start.",
                "Take log-softmax of every row (axis=-1), then pick one entry per row: row t, "
@@ -422,10 +498,17 @@ PROBLEMS = [
                Twin("log_of_softmax", _ppl_log_of_softmax),
                *_patched_twins(_ppl_patched),
                Twin("no_max_shift", _ppl_no_max_shift),
+               Twin("global_max_shift", _ppl_global_max),
                Twin("sum_not_mean", _ppl_sum),
+               Twin("sum_not_mean", _ppl_sum_float64),
                Twin("wrong_log_base", _ppl_base_two),
+               Twin("wrong_log_base", _ppl_base_ten),
+               Twin("wrong_log_base", _ppl_bits_then_e),
                Twin("wrong_target_indexing", _ppl_columns),
-               Twin("targets_shifted", _ppl_next_token)),
+               Twin("wrong_target_indexing", _ppl_rows),
+               Twin("targets_shifted", _ppl_next_token),
+               Twin("wrong_axis", _ppl_over_positions),
+               Twin("wrong_axis", _ppl_whole_array)),
         hints=("Perplexity is 1 / (the geometric mean of the tokens' probabilities). Compute "
                "that geometric mean in log space.",
                "The mean log-probability per token is sequence_log_prob / L; perplexity is e "

@@ -70,6 +70,14 @@ def _ce_picks_rows(logits, targets):
     return np.mean(_lse(z)[:, None] - z[targets])
 
 
+def _ce_picks_rows_log_softmax(logits, targets):
+    return -np.mean(_log_softmax(np.asarray(logits))[targets])
+
+
+def _ce_swapped_index(logits, targets):
+    return -np.mean(_log_softmax(np.asarray(logits))[targets, np.arange(len(targets))])
+
+
 def _ce_take_flat(logits, targets):
     z = np.asarray(logits)
     return np.mean(_lse(z) - np.take(z, targets))
@@ -97,6 +105,13 @@ def _ce_onehot_rows(logits, targets):
 def _ce_no_max_shift(logits, targets):
     z = np.asarray(logits)
     return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets])
+
+
+def _ce_global_max(logits, targets):
+    z = np.asarray(logits)
+    m = z.max()
+    lse = m + np.log(np.exp(z - m).sum(axis=1))
+    return np.mean(lse - z[np.arange(len(z)), targets])
 
 
 def _ce_log_of_naive_softmax(logits, targets):
@@ -137,7 +152,14 @@ def _ce_log_of_softmax_plus(eps):
     return ce
 
 
-_EPSILONS = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+_EPSILONS = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, float(np.finfo(np.float64).eps),
+             1e-16, 1e-20, 1e-30)
+"""The constants learners add to (or clip) probabilities to keep log(0) finite; the fourth from
+the end is np.finfo(float).eps."""
+
+
+_PATCHED_LOGS = [*(lambda p, e=e: np.log(np.clip(p, e, None)) for e in _EPSILONS),
+                 *(lambda p, e=e: np.log(p + e) for e in _EPSILONS)]
 
 
 def _targets(rng, N, K, dtype=None):
@@ -166,7 +188,7 @@ def _ce_probes():
              note="the lesson's z = (3, 1, −2, 0), target 1"),
         case(np.array([[5.0, 2.0, 1.0], [2.0, 1.0, 0.5]]), np.array([0, 0]),
              note="a batch of two rows"),
-        case(np.array([[1000.0, 0.0, 3.0], [2.0, 1.0, 0.0], [0.5, -1.0, 4.0]]),
+        case(np.array([[1000.0, 0.0, 3.0], [2.0, 1.0, 0.0], [1.5, -1.0, 4.0]]),
              np.array([1, 0, 2]), note="a target probability that underflows (margin 1000)"),
         case(np.array([[1e4, 1e4 - 1, 1e4 + 2], [-1e4, -1e4 + 3, -1e4 + 1]]), np.array([2, 0]),
              note="huge logits (±1e4)"),
@@ -235,6 +257,12 @@ def _grad_no_max_shift(logits, targets):
     return (e / e.sum(axis=1, keepdims=True) - _onehot(targets, z.shape[1])) / len(z)
 
 
+def _grad_global_max(logits, targets):
+    z = np.asarray(logits)
+    e = np.exp(z - z.max())
+    return (e / e.sum(axis=1, keepdims=True) - _onehot(targets, z.shape[1])) / len(z)
+
+
 def _grad_wrt_probabilities(logits, targets):
     z = np.asarray(logits)
     N = len(z)
@@ -260,6 +288,11 @@ def _jac_no_diag(z):
 def _jac_p_minus_outer(z):
     p = _softmax(np.asarray(z))
     return p - np.outer(p, p)
+
+
+def _jac_rows_minus_outer(z):
+    p = _softmax(np.asarray(z))
+    return p[:, None] - np.outer(p, p)
 
 
 def _jac_elementwise(z):
@@ -360,11 +393,30 @@ def _ls_log_of_softmax(logits, targets, eps):
     return np.mean(-(q * np.log(_softmax(z))).sum(axis=1))
 
 
+def _ls_log_patched(log):
+    """The smoothed loss with log(softmax) kept finite by a constant: capped at −log(constant)."""
+    def loss(logits, targets, eps):
+        z = np.asarray(logits)
+        N, K = z.shape
+        q = (1 - eps) * np.eye(K)[targets] + eps / K
+        return np.mean(-(q * log(_softmax(z))).sum(axis=1))
+    return loss
+
+
 def _ls_no_max_shift(logits, targets, eps):
     z = np.asarray(logits)
     N, K = z.shape
     q = (1 - eps) * np.eye(K)[targets] + eps / K
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return np.mean(-(q * log_p).sum(axis=1))
+
+
+def _ls_global_max(logits, targets, eps):
+    z = np.asarray(logits)
+    N, K = z.shape
+    q = (1 - eps) * np.eye(K)[targets] + eps / K
+    m = z.max()
+    log_p = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
     return np.mean(-(q * log_p).sum(axis=1))
 
 
@@ -392,10 +444,10 @@ def _ls_probes():
              note="eps = 0, plain cross-entropy"),
         case(np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), np.array([2, 0]), 1.0,
              note="eps = 1, a uniform target"),
-        case(np.array([[0.0, -1000.0, 2.0], [1.0, 0.0, 0.5]]), np.array([0, 1]), 0.1,
+        case(np.array([[0.0, -1000.0, 2.0], [1.0, 0.0, 1.5]]), np.array([0, 1]), 0.1,
              note="a non-target probability that underflows (margin 1000)"),
-        case(np.array([[1e4, 1e4 - 1, 1e4 + 2, 1e4 - 3]]), np.array([1]), 0.2,
-             note="huge logits (1e4)"),
+        case(np.array([[1e4, 1e4 - 1, 1e4 + 2, 1e4 - 3], [-1e4, -1e4 + 3, -1e4 + 1, -1e4 + 2]]),
+             np.array([1, 3]), 0.2, note="huge logits (±1e4)"),
         case(np.array([[0.3, -1.2]]), np.array([0]), 0.1, note="N = 1, K = 2"),
         case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32),
              np.array([0, 2], dtype=np.int32), 0.1, note="float32 logits, int32 targets"),
@@ -435,9 +487,25 @@ def _watching(names: set):
     return Watch()
 
 
+class LossAndGradient:
+    """What the check records for a torch answer: its loss and the gradient autograd gives the
+    logits, shown to the learner as such."""
+
+    def __init__(self, loss, grad, case):
+        self.loss, self.grad, self.case = loss, grad, case
+
+    def packed(self) -> np.ndarray:
+        """The loss followed by the gradient, flattened row by row, in the answer's dtype."""
+        return np.concatenate([self.loss.reshape(1), self.grad.ravel()]).astype(self.loss.dtype)
+
+    def __repr__(self) -> str:
+        return (f"the loss {checking.fmt_value(self.loss.reshape(()))} with the gradient "
+                f"{checking.fmt_value(self.grad)}")
+
+
 def _autograd_call(fn, case):
     """Call fn on fresh leaf tensors (logits with requires_grad), run backward, and return the
-    loss followed by the gradient of the logits as one numpy array in the logits' dtype."""
+    loss and the gradient of the logits (a LossAndGradient)."""
     import torch
 
     z_np, y_np = case.args
@@ -461,26 +529,31 @@ def _autograd_call(fn, case):
                         "grad_fn): something detached it from the logits (.detach(), .item(), "
                         "numpy or torch.tensor(...) on a result)")
     loss.reshape(()).backward()
-    grad = z.grad if z.grad is not None else torch.zeros_like(z)
-    value = loss.detach().reshape(1).numpy()
+    if z.grad is None:
+        raise TypeError(f"{name} returned a loss that autograd cannot trace back to `logits` "
+                        "(it gives them no gradient): the loss was built from a copy of their "
+                        "values (torch.tensor(...), .tolist(), numpy), not from the tensor itself")
+    value = loss.detach().reshape(()).numpy()
     # In the loss's own dtype: a loss computed in float32 is judged at float32 tolerances,
     # as a float32 numpy answer would be.
     dtype = value.dtype if value.dtype.kind == "f" else np.asarray(z_np).dtype
-    return np.concatenate([value, grad.numpy().ravel()]).astype(dtype)
+    return LossAndGradient(value.astype(dtype), z.grad.numpy().astype(dtype), case)
 
 
 def _compare_autograd(expected, got, tol):
-    """Loss (entry 0) and gradient (the rest) judged apart, so the message says which is off."""
+    """Loss and gradient judged apart, so the message says which is off."""
     if isinstance(got, UsedBuiltin) or isinstance(expected, UsedBuiltin):
         if isinstance(got, UsedBuiltin) and isinstance(expected, UsedBuiltin):
             return None
         if isinstance(got, UsedBuiltin):
             return f"called {' and '.join(got.names)}, which this problem rules out"
         return "built the loss itself"
-    if np.shape(expected) != np.shape(got):
-        return checking.compare_arrays(expected, got, tol)
-    loss = checking.compare_arrays(expected[0], got[0], tol)
-    grad = checking.compare_arrays(expected[1:], got[1:], tol)
+    # The tolerance of the answer's own dtype (a float32 loss is judged as float32), from the
+    # loss and the gradient together as one array.
+    expected_values, got_values = expected.packed(), got.packed()
+    tol = checking.tolerance_for(_torch_problem(), got.case, got_values, expected_values)
+    loss = checking.compare_arrays(expected_values[0], got_values[0], tol)
+    grad = checking.compare_arrays(expected_values[1:], got_values[1:], tol)
     if loss:
         loss = loss.replace("returned", "returned the loss", 1)
         return f"{loss}, and its gradient is off too" if grad else f"{loss} (its gradient is right)"
@@ -488,6 +561,10 @@ def _compare_autograd(expected, got, tol):
         grad = grad.removeprefix("has ")
         return f"has the right loss, but its gradient (flattened row by row) has {grad}"
     return None
+
+
+def _torch_problem():
+    return next(p for p in PROBLEMS if p.id == "torch_cross_entropy")
 
 
 def torch_cross_entropy(logits, targets):
@@ -561,6 +638,35 @@ def _t_no_max_shift(logits, targets):
     return (torch.log(torch.exp(logits).sum(dim=1)) - _t_pick(logits, targets)).mean()
 
 
+def _t_global_max(logits, targets):
+    import torch
+
+    m = logits.max()
+    return (m + torch.log(torch.exp(logits - m).sum(dim=1)) - _t_pick(logits, targets)).mean()
+
+
+def _t_log_of_naive_softmax(logits, targets):
+    import torch
+
+    e = torch.exp(logits)
+    return -torch.log(_t_pick(e / e.sum(dim=1, keepdim=True), targets)).mean()
+
+
+def _t_log_patched(eps, clip):
+    """−log p_y with p_y kept away from 0 by a constant: finite, but capped at −log(eps)."""
+    def loss(logits, targets):
+        import torch
+
+        p_y = _t_pick(torch.softmax(logits, dim=1), targets)
+        return -torch.log(torch.clamp(p_y, min=eps) if clip else p_y + eps).mean()
+    return loss
+
+
+# The commonest constants only: each twin costs a forward and a backward pass when an answer fails.
+_TORCH_PATCHES = ((1e-7, False), (1e-8, False), (1e-9, False), (1e-10, False), (1e-12, False),
+                  (1e-8, True), (1e-12, True))
+
+
 def _t_no_max_shift_one_hot(logits, targets):
     import torch
     import torch.nn.functional as F
@@ -617,6 +723,8 @@ PROBLEMS = [
                Twin("wrong_target_indexing", _ce_picks_columns),
                Twin("wrong_target_indexing", _ce_picks_columns_keepdims),
                Twin("wrong_target_indexing", _ce_picks_rows),
+               Twin("wrong_target_indexing", _ce_picks_rows_log_softmax),
+               Twin("wrong_target_indexing", _ce_swapped_index),
                Twin("wrong_target_indexing", _ce_take_flat),
                Twin("wrong_target_indexing", _ce_one_based),
                Twin("wrong_target_indexing", _ce_onehot_columns),
@@ -624,6 +732,7 @@ PROBLEMS = [
                Twin("no_max_shift", _ce_no_max_shift),
                Twin("no_max_shift", _ce_log_of_naive_softmax),
                Twin("no_max_shift", _ce_onehot_no_max_shift),
+               Twin("global_max_shift", _ce_global_max),
                Twin("log_of_softmax", _ce_log_of_softmax),
                Twin("log_of_softmax", _ce_onehot_log_of_softmax),
                *(Twin("log_of_softmax", _ce_log_of_softmax_clipped(e)) for e in _EPSILONS),
@@ -652,6 +761,7 @@ PROBLEMS = [
                Twin("wrong_target_indexing", _grad_rows),
                Twin("wrong_target_indexing", _grad_one_based),
                Twin("no_max_shift", _grad_no_max_shift),
+               Twin("global_max_shift", _grad_global_max),
                Twin("grad_wrt_probabilities", _grad_wrt_probabilities)),
         hints=("Differentiate one row's loss logsumexp(z) − z_y: the derivative of logsumexp "
                "with respect to z_i is softmax(z)_i, and z_y contributes −1 at i = y only.",
@@ -669,6 +779,7 @@ PROBLEMS = [
         reference=softmax_jacobian, generate=_jacobian_cases, probes=_jacobian_probes,
         twins=(Twin("jacobian_missing_diag", _jac_no_diag),
                Twin("jacobian_missing_diag", _jac_p_minus_outer),
+               Twin("jacobian_missing_diag", _jac_rows_minus_outer),
                Twin("jacobian_elementwise", _jac_elementwise),
                Twin("outer_product_1d", _jac_dot),
                Twin("outer_product_1d", _jac_times_transpose),
@@ -688,7 +799,8 @@ PROBLEMS = [
                   "one included, gets eps/K), and the loss is the mean over the N rows of "
                   "−Σ_k q_k log softmax(z)_k. It must equal "
                   "F.cross_entropy(logits, targets, label_smoothing=eps), and stay finite when "
-                  "any probability, not only the target's, underflows to 0.",
+                  "any probability, not only the target's, underflows to 0, and for a batch "
+                  "with logits of +1e4 in one row and −1e4 in another.",
         reference=label_smoothed_cross_entropy, generate=_ls_cases, probes=_ls_probes,
         twins=(Twin("smoothing_over_k_minus_1", _ls_over_k_minus_1),
                Twin("smoothing_over_k_minus_1", _ls_plus_over_k_minus_1),
@@ -696,7 +808,9 @@ PROBLEMS = [
                Twin("sum_not_mean", _ls_summed),
                Twin("softmax_before_ce", _ls_of_softmax),
                Twin("log_of_softmax", _ls_log_of_softmax),
+               *(Twin("log_of_softmax", _ls_log_patched(log)) for log in _PATCHED_LOGS),
                Twin("no_max_shift", _ls_no_max_shift),
+               Twin("global_max_shift", _ls_global_max),
                Twin("wrong_target_indexing", _ls_onehot_columns)),
         hints=("Write the smoothed target q as a matrix: eps/K everywhere, plus 1 − eps at each "
                "row's target. Then the loss is a weighted sum of log-probabilities.",
@@ -726,7 +840,10 @@ PROBLEMS = [
                Twin("softmax_before_ce", _t_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax_one_hot),
+               *(Twin("log_of_softmax", _t_log_patched(e, clip)) for e, clip in _TORCH_PATCHES),
                Twin("no_max_shift", _t_no_max_shift),
+               Twin("no_max_shift", _t_log_of_naive_softmax),
+               Twin("global_max_shift", _t_global_max),
                Twin("no_max_shift", _t_no_max_shift_one_hot),
                Twin("wrong_target_indexing", _t_picks_columns)),
         hints=("Write the numpy cross_entropy again with torch operations: the same "
