@@ -527,3 +527,18 @@ def test_the_learners_numpy_print_options_do_not_change_messages():
                          formatter={"float": lambda v: "X"}):
         assert tutor.check("softmax", softmax, seed=0).message == plain
     assert "z=[2., 1., 0.]" in plain
+
+
+def test_changing_a_list_input_in_place_is_mutates_input_and_the_case_stays_whole():
+    original = [3, 1, 2]
+
+    def largest(xs):
+        xs.sort()
+        return xs[-1]
+
+    problem = Problem(id="largest", chapter="00_test", signature="largest(xs)", statement="max",
+                      reference=lambda xs: max(xs), generate=lambda rng: [],
+                      probes=lambda: [case(original)], hints=("a", "b"))
+    result = checking.run(problem, largest, seed=0)
+    assert result.misconception == "mutates_input"
+    assert original == [3, 1, 2] and "largest(xs=[3, 1, 2])" in result.message

@@ -255,3 +255,12 @@ def test_a_number_quiz_checked_before_anything_is_typed_is_not_an_answer_of_zero
     widget.input.value = 1e-9
     widget.button.click()
     assert widget.result.message == "A known slip."
+
+
+def test_the_progress_table_counts_one_attempt_in_the_singular():
+    tutor.check("logit", lambda p: p, seed=0)
+    line = next(x for x in str(tutor.progress()).splitlines() if x.strip().startswith("logit "))
+    assert line.endswith("(1 attempt)")
+    tutor.check("logit", lambda p: p, seed=0)
+    line = next(x for x in str(tutor.progress()).splitlines() if x.strip().startswith("logit "))
+    assert line.endswith("(2 attempts)")

@@ -345,7 +345,9 @@ class time_limit:
 
 
 def read_only(x: Any) -> Any:
-    """A copy of `x` the learner cannot write to (numpy); torch tensors are cloned."""
+    """A copy of `x` the learner cannot write to (numpy); torch tensors and lists are copied."""
+    if isinstance(x, list):
+        return [read_only(v) for v in x]
     if isinstance(x, np.ndarray):
         y = x.copy()
         y.flags.writeable = False
@@ -394,7 +396,7 @@ def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
     # so every input is compared with the original after the call.
     inputs = [(a, b) for a, b in zip([*frozen.args, *frozen.kwargs.values()],
                               [*case.args, *case.kwargs.values()], strict=True)
-              if isinstance(a, np.ndarray) or _is_torch(a)]
+              if isinstance(a, (np.ndarray, list)) or _is_torch(a)]
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -418,7 +420,11 @@ def _changed(inputs: list) -> bool:
 
 
 def _same_tensor(a, before) -> bool:
-    """True when the input `a` still holds the values of `before` (numpy or torch)."""
+    """True when the input `a` still holds the values of `before` (numpy, torch or a list)."""
+    if isinstance(before, list):
+        return isinstance(a, list) and len(a) == len(before) and all(
+            _same_tensor(x, y) if isinstance(y, (list, np.ndarray)) or _is_torch(y) else
+            x is y or x == y or (x != x and y != y) for x, y in zip(a, before, strict=True))
     if _is_torch(a):
         a, before = as_array(a), as_array(before)
     if a.shape != before.shape or a.dtype != before.dtype:

@@ -51,7 +51,8 @@ class ProgressTable:
                 chapter = r.chapter
                 lines.append(f"\n{chapter}")
             lines.append(f"  {r.id:<32} {r.difficulty:<7} {_MARK[r.state]}"
-                         + (f" ({r.attempts} attempts)" if r.attempts else ""))
+                         + (f" ({r.attempts} attempt{'s' * (r.attempts != 1)})"
+                            if r.attempts else ""))
         return "\n".join(lines)
 
     __repr__ = __str__
