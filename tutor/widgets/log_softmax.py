@@ -56,7 +56,7 @@ class LogSoftmaxGapExplorer(Explorer):
     The plot shows each method's error against the gap (log scale; −inf drawn on the top row),
     with dots at the slider's gap; the readout gives the four values. log(softmax) loses digits
     once e^(−gap) leaves the normal floats (87.3 in float32, 708.4 in float64) and is −inf past
-    103.3 and 745.1; log-softmax stays on the floor. `log_softmax` is the function used for the
+    104.0 and 745.1; log-softmax stays on the floor. `log_softmax` is the function used for the
     log-softmax curves, called on float32 and float64 arrays of shape (n, 2) (default: the
     course's reference), so a lesson can pass its own.
     """
@@ -84,7 +84,7 @@ class LogSoftmaxGapExplorer(Explorer):
                 (self.markers[name, method],) = ax.plot(
                     [], [], "o" if method == "naive" else "s", color=COLOURS[name], ms=8,
                     mfc="white" if method == "stable" else COLOURS[name])
-        for x, text in ((103.3, "float32: −inf"), (745.1, "float64: −inf")):
+        for x, text in ((104.0, "float32: −inf"), (745.1, "float64: −inf")):
             ax.axvline(x, color="#9e9e9e", lw=0.8, ls=":")
             ax.text(x - 8, 3e-3, text, rotation=90, fontsize=8, color="#616161",
                     ha="right", va="bottom")

@@ -62,7 +62,7 @@ def entropy_of(p, axis: int = -1) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=axis)
+    return 0.0 - terms.sum(axis=axis)  # 0.0 - 0.0 is +0.0, so no "-0.000" in readouts
 
 
 def bin_index(confidence, n_bins: int) -> np.ndarray:
