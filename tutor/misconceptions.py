@@ -85,7 +85,8 @@ CATALOGUE: dict[str, Misconception] = {
            "02_softmax", "Softmax along an axis"),
         _m("mutates_input", "Writing into the input",
            "Your function changed its argument in place (for example z -= z.max()), which "
-           "silently corrupts the caller's logits; compute into a new array instead.",
+           "silently corrupts the caller's data (their logits, lengths or masks); compute into "
+           "a new array or list instead.",
            "02_softmax", "Softmax along an axis"),
         _m("sigmoid_of_one_logit", "Sigmoid of one logit, ignoring the other",
            "With two classes, softmax only sees the difference of the logits: the first class "
