@@ -157,6 +157,15 @@ def log_softmax_in_float32(z, axis=-1):
     return z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
 
 
+def perplexity_torch_default_float32(logits, tokens):
+    """torch.tensor of lists: float32 logits, whatever the input's dtype."""
+    import torch
+    import torch.nn.functional as F
+
+    z = torch.tensor(np.asarray(logits).tolist())
+    return torch.exp(F.cross_entropy(z, torch.tensor(np.asarray(tokens).tolist())))
+
+
 RIGHT = [
     ("log_prob_of", f) for f in (log_prob_of_scipy, log_prob_of_torch, log_prob_of_loops,
                                  log_prob_of_logaddexp, log_prob_of_torch_default_float32,
@@ -173,7 +182,7 @@ RIGHT = [
                                        sequence_log_prob_one_hot)
 ] + [
     ("perplexity", f) for f in (perplexity_torch, perplexity_loops, perplexity_scipy,
-                                perplexity_in_bits)
+                                perplexity_in_bits, perplexity_torch_default_float32)
 ]
 
 
@@ -391,6 +400,12 @@ def w_perplexity_global_max(logits, tokens):
     return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
 
 
+def w_perplexity_log_of_float64_softmax(logits, tokens):
+    """Passed while no probe made a token's probability underflow in float64."""
+    p = special.softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+    return np.exp(-np.mean(np.log(p[np.arange(len(tokens)), tokens])))
+
+
 WRONG = [
     ("log_prob_of", w_log_prob_torch_log_of_softmax, "log_of_softmax"),
     ("log_prob_of", w_log_prob_scipy_log_of_softmax, "log_of_softmax"),
@@ -430,6 +445,7 @@ WRONG = [
     ("perplexity", w_perplexity_rows, "wrong_target_indexing"),
     ("perplexity", w_perplexity_scipy_default_axis, "wrong_axis"),
     ("perplexity", w_perplexity_global_max, "global_max_shift"),
+    ("perplexity", w_perplexity_log_of_float64_softmax, "log_of_softmax"),
 ]
 
 

@@ -294,6 +294,13 @@ def _long_sequence(L, V, seed):
     return _sequence(np.random.default_rng(seed), L, V, 1.0)
 
 
+def _sequence_with_a_gap(L, V, seed):
+    """A plausible sequence in which the token at L // 2 is 800 below its row's best logit."""
+    logits, tokens = _long_sequence(L, V, seed)
+    logits[L // 2, tokens[L // 2]] = logits[L // 2].max() - 800.0
+    return logits, tokens
+
+
 def _seq_probes():
     return [
         case(np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0]]), np.array([0, 2]),
@@ -404,6 +411,10 @@ def _ppl_probes():
         case(*_long_sequence(3000, 5, 7), note="3000 tokens, whose probabilities multiply to 0"),
         case(np.array([[0.0, -150.0, 1.0], [2.0, 0.0, 1.0], [0.5, 0.0, -1.0]], dtype=np.float32),
              np.array([1, 0, 2]), note="a float32 token 150 below the best"),
+        # Long enough that the perplexity stays small: an answer computed in float32 (torch's
+        # default) still represents it, while log(softmax) even in float64 gives inf.
+        case(*_sequence_with_a_gap(400, 5, 8),
+             note="400 tokens, one of them 800 below the best, where float64 softmax is 0"),
         case(np.array([[1000.0, 1001.0], [-1000.0, -999.0], [2.0, 0.0]]), np.array([1, 0, 0]),
              note="logits near ±1000"),
     ]
@@ -492,7 +503,9 @@ PROBLEMS = [
         statement="Logits (L, V) and tokens (L,) as for sequence_log_prob. Return the "
                   "perplexity exp(−(1/L)·Σ_t log softmax(logits[t])[tokens[t]]): e to the mean "
                   "negative log-likelihood per token, in nats. A model that gives every one of V "
-                  "tokens the same logit has perplexity V. Finite for thousands of tokens.",
+                  "tokens the same logit has perplexity V. Finite for thousands of tokens, and "
+                  "when one token's probability underflows to 0 even in float64 (one token 800 "
+                  "below the best among 400).",
         reference=perplexity, generate=_ppl_cases, probes=_ppl_probes,
         twins=(Twin("probability_product_underflow", _ppl_product),
                Twin("log_of_softmax", _ppl_log_of_softmax),
