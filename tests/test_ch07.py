@@ -861,3 +861,29 @@ def test_mask_explorer_uses_the_masked_softmax_it_is_given():
     explorer = MaskExplorer(masked_softmax, n=5, padding=1)
     explorer.controls["n"].value = 7
     assert seen[-1] == ((7, 7), (7, 7))
+
+
+def test_an_unrelated_error_is_not_named_after_a_twin_that_raises_the_same_type():
+    """A key mask (Lk,) read as a query mask raises ValueError, as the missing_keepdims twin
+    does on other inputs; the learner made neither that mistake nor any other twin's."""
+    def masked_softmax(scores, mask):
+        mask = np.asarray(mask)
+        if mask.ndim == 1:
+            mask = mask[:, None]                 # (Lk,) read as (Lq, 1)
+        s = np.where(mask, scores, -np.inf)
+        m = s.max(-1, keepdims=True)
+        e = np.exp(s - np.where(np.isfinite(m), m, 0))
+        t = e.sum(-1, keepdims=True)
+        return e / np.where(t > 0, t, 1)
+
+    def attention(q, k, v, mask=None):
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        if mask is not None:
+            mask = np.squeeze(mask)              # drops the axes that let it broadcast
+        return masked_softmax_nan_to_num(scores, True if mask is None else mask) @ v
+
+    for problem_id, answer in (("masked_softmax", masked_softmax), ("attention", attention)):
+        for seed in range(3):
+            result = tutor.check(problem_id, answer, seed=seed)
+            assert result.status == "error" and result.misconception is None, result.message
+            assert result.message.startswith("ValueError: ")

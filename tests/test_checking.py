@@ -542,3 +542,34 @@ def test_changing_a_list_input_in_place_is_mutates_input_and_the_case_stays_whol
     result = checking.run(problem, largest, seed=0)
     assert result.misconception == "mutates_input"
     assert original == [3, 1, 2] and "largest(xs=[3, 1, 2])" in result.message
+
+
+def _shift_problem() -> Problem:
+    return Problem(id="shift", chapter="00_start_here", signature="shift(z)", statement="",
+                   reference=lambda z: z - 1.0,
+                   generate=lambda rng: [case(np.zeros((2, 3))), case(np.zeros((3, 3)))],
+                   twins=(Twin("missing_keepdims", lambda z: z - z.sum(axis=1)),))
+
+
+def test_an_error_of_the_twins_type_for_another_reason_names_nothing():
+    import math
+
+    def shift(z):
+        return z - math.log(0.0)          # ValueError: math domain error
+
+    result = checking.run(_shift_problem(), shift, seed=0)
+    assert result.status == "error" and result.misconception is None
+
+
+def test_a_twin_that_raises_exactly_where_the_learner_raises_is_named():
+    def shift(z):
+        return z - np.sum(z, axis=1)      # the twin's mistake, raised on (2, 3), wrong on (3, 3)
+
+    assert checking.run(_shift_problem(), shift, seed=0).misconception == "missing_keepdims"
+
+    def shift_raising_only(z):
+        if z.shape[0] != z.shape[1]:
+            raise ValueError("expected a square matrix")
+        return z - 1.0
+
+    assert checking.run(_shift_problem(), shift_raising_only, seed=0).misconception is None

@@ -685,10 +685,15 @@ def _smallest(trials: list[_Trial]) -> _Trial:
 
 def _matching_twin(problem: Problem, trials: list[_Trial]) -> str | None:
     """The misconception of the twin that agrees with the learner wherever the learner is
-    wrong, preferring the twin that agrees on the most inputs overall."""
+    wrong, preferring the twin that agrees on the most inputs overall.
+
+    Two exceptions of the same type agree, but an exception alone is weak evidence (a learner's
+    unrelated bug can raise the same ValueError as a twin): a twin is named only if it also
+    returns the learner's wrong values somewhere, raises with the learner's very message, or
+    behaves like the learner on every input, raising exactly where the learner raises."""
     best, best_agreement = None, -1
     for twin in problem.twins:
-        agreement = 0
+        agreement, by_value, same_messages = 0, False, True
         for t in trials:
             # Twins are the course's own code on the course's own inputs: no time limit, which
             # could interrupt a first `import torch` halfway and break torch for the session.
@@ -696,11 +701,20 @@ def _matching_twin(problem: Problem, trials: list[_Trial]) -> str | None:
             same = _agree(problem, t, twin_outcome)
             if t.wrong and not same:
                 break
+            if t.wrong and t.outcome.raised:
+                same_messages &= _same_message(t.outcome.error, twin_outcome.error)
+            elif t.wrong:
+                by_value = True
             agreement += same
         else:
-            if agreement > best_agreement:
+            exact = agreement == len(trials)  # raises exactly where the learner raises
+            if (by_value or same_messages or exact) and agreement > best_agreement:
                 best, best_agreement = twin.misconception, agreement
     return best
+
+
+def _same_message(mine: BaseException | None, twin: BaseException | None) -> bool:
+    return mine is not None and twin is not None and _error_text(mine) == _error_text(twin)
 
 
 def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
