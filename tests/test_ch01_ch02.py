@@ -162,6 +162,14 @@ def probs_to_logits_loops(p, axis=-1):
     return np.moveaxis(out, -1, axis)
 
 
+def probs_to_logits_torch_float32(p, axis=-1):
+    """torch.tensor of a list is float32: the smallest probe probabilities must be float32 numbers."""
+    import torch
+
+    log_p = torch.log(torch.tensor(np.asarray(p).tolist()))
+    return log_p - log_p.mean(dim=axis, keepdim=True)
+
+
 def probs_to_logits_from_max(p, axis=-1):
     """Shifted by the max first, centred afterwards: any shift works before centring."""
     z = np.log(p) - np.log(np.max(p, axis=axis, keepdims=True))
@@ -183,7 +191,8 @@ RIGHT = [
                                        two_class_loops)
 ] + [
     ("probs_to_logits", f) for f in (probs_to_logits_gmean, probs_to_logits_torch,
-                                     probs_to_logits_loops, probs_to_logits_from_max)
+                                     probs_to_logits_loops, probs_to_logits_from_max,
+                                     probs_to_logits_torch_float32)
 ]
 
 
@@ -277,6 +286,44 @@ def w_bce_softplus_of_minus_z(z, y):
     return np.mean(np.log1p(np.exp(-z)) + (1 - np.asarray(y)) * z)
 
 
+def w_sigmoid_math_exp(x):
+    return np.vectorize(lambda v: 1 / (1 + math.exp(-v)))(x)     # OverflowError at −1000
+
+
+def w_sigmoid_sign_as_ratio(x):
+    e = np.exp(-np.asarray(x))
+    return e / (1 + e)
+
+
+def w_shift_math_loop(p, delta):
+    d = np.broadcast_to(delta, np.shape(p))
+    out = [1 / (1 + math.exp(-(math.log(a / (1 - a)) + b)))
+           for a, b in zip(np.ravel(p), np.ravel(d), strict=True)]
+    return np.array(out).reshape(np.shape(p))
+
+
+def w_shift_capped_at_one(p, delta):
+    return np.minimum(np.asarray(p) + delta, 1.0)
+
+
+def w_bce_clip_1e6(z, y):
+    p = np.clip(special.expit(z), 1e-6, 1 - 1e-6)
+    return -np.mean(y * np.log(p) + (1 - np.asarray(y)) * np.log(1 - p))
+
+
+def w_bce_log_plus_1e5(z, y):
+    p = special.expit(z)
+    return -np.mean(y * np.log(p + 1e-5) + (1 - np.asarray(y)) * np.log(1 - p + 1e-5))
+
+
+def w_bce_math_loop(z, y):
+    total = 0.0
+    for zi, yi in zip(np.ravel(z), np.ravel(y), strict=True):
+        p = 1 / (1 + math.exp(-zi))
+        total += -math.log(p) if yi == 1 else -math.log(1 - p)   # ValueError at log(0)
+    return total / np.size(z)
+
+
 WRONG_01 = [
     ("sigmoid", w_sigmoid_exp_over_torch, "sigmoid_overflow"),
     ("sigmoid", w_sigmoid_sign_loops, "sigmoid_sign"),
@@ -292,6 +339,13 @@ WRONG_01 = [
     ("bce_with_logits", w_bce_clamped_torch, "log_of_sigmoid"),
     ("bce_with_logits", w_bce_softplus_of_minus_z, "log_of_sigmoid"),
     ("bce_with_logits", w_bce_log_plus_eps, "log_of_sigmoid"),
+    ("sigmoid", w_sigmoid_math_exp, "sigmoid_overflow"),
+    ("sigmoid", w_sigmoid_sign_as_ratio, "sigmoid_sign"),
+    ("shift_log_odds", w_shift_math_loop, "sigmoid_overflow"),
+    ("shift_log_odds", w_shift_capped_at_one, "probability_as_logit"),
+    ("bce_with_logits", w_bce_clip_1e6, "log_of_sigmoid"),
+    ("bce_with_logits", w_bce_log_plus_1e5, "log_of_sigmoid"),
+    ("bce_with_logits", w_bce_math_loop, "log_of_sigmoid"),
 ]
 
 
@@ -373,6 +427,33 @@ def w_logits_mean_no_keepdims(p, axis=-1):
     return z - z.mean(axis=axis)
 
 
+def w_two_class_math_loop(a, b):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return np.array([math.exp(x) / (math.exp(x) + math.exp(y))
+                     for x, y in zip(a.ravel(), b.ravel(), strict=True)]).reshape(a.shape)
+
+
+def w_softmax_torch_no_keepdim(z, axis=-1):
+    import torch
+
+    e = torch.exp(torch_in(z))
+    return e / e.sum(dim=axis)          # RuntimeError where numpy raises ValueError
+
+
+def w_softmax_shifted_only(z, axis=-1):
+    return np.exp(z - np.max(z, axis=axis, keepdims=True))
+
+
+def w_softmax_shifted_global_sum(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return e / e.sum()
+
+
+def w_logits_minus_last(p, axis=-1):
+    z = np.log(p)
+    return z - np.take(z, [-1], axis=axis)
+
+
 WRONG_02 = [
     ("softmax", w_softmax_torch_global, "wrong_axis"),
     ("softmax", w_softmax_rows_always, "wrong_axis"),
@@ -388,6 +469,11 @@ WRONG_02 = [
     ("probs_to_logits", w_logits_minus_max_loops, "logits_not_centred"),
     ("probs_to_logits", w_logits_scipy_logit, "logit_per_class"),
     ("probs_to_logits", w_logits_mean_no_keepdims, "missing_keepdims"),
+    ("two_class_softmax", w_two_class_math_loop, "no_max_shift"),
+    ("softmax", w_softmax_torch_no_keepdim, "missing_keepdims"),
+    ("softmax", w_softmax_shifted_only, "not_normalised"),
+    ("softmax", w_softmax_shifted_global_sum, "wrong_axis"),
+    ("probs_to_logits", w_logits_minus_last, "logits_not_centred"),
 ]
 
 
@@ -401,6 +487,18 @@ def test_wrong_answers_are_named_nine_times_in_ten(chapter, wrong):
                          ids=[a.__name__ for _, a, _ in WRONG_01 + WRONG_02])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
     assert_named(problem_id, answer, expected)
+
+
+def test_a_torch_answer_with_a_float32_delta_is_named_like_its_float64_twin():
+    """torch.as_tensor(1.386) is float32: the answer is 1e-7 away from the twin, same mistake."""
+    def shift_log_odds(p, delta):
+        import torch
+
+        return torch.clamp(torch_in(p) + torch.as_tensor(delta), 0, 1)
+
+    for seed in range(6):
+        result = tutor.check("shift_log_odds", shift_log_odds, seed=seed)
+        assert result.misconception == "probability_as_logit", (seed, result.message)
 
 
 def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():

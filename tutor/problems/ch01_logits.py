@@ -3,8 +3,11 @@ cross-entropy that survives logits of ±1e4."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from tutor import checking
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 from tutor.problems import _inputs
 
@@ -24,8 +27,18 @@ def _sigmoid_exp_over_one_plus_exp(x):
     return np.exp(x) / (1 + np.exp(x))
 
 
+def _sigmoid_math_exp(x):
+    # math.exp raises OverflowError past 709.78, where np.exp returns inf.
+    return np.vectorize(lambda v: 1 / (1 + math.exp(-v)))(x)
+
+
 def _sigmoid_flipped(x):
     return 1 / (1 + np.exp(np.asarray(x)))
+
+
+def _sigmoid_flipped_ratio(x):
+    e = np.exp(-np.asarray(x))
+    return e / (1 + e)
 
 
 def _sigmoid_cases(rng):
@@ -88,6 +101,10 @@ def _shift_added_capped(p, delta):
     return np.clip(np.asarray(p) + delta, 0, 1)
 
 
+def _shift_added_capped_at_one(p, delta):
+    return np.minimum(np.asarray(p) + delta, 1)
+
+
 def _shift_scales_probability(p, delta):
     return np.asarray(p) * np.exp(delta)
 
@@ -99,6 +116,17 @@ def _shift_scales_probability_capped(p, delta):
 def _shift_through_odds(p, delta):
     odds = np.asarray(p) / (1 - np.asarray(p)) * np.exp(delta)
     return odds / (1 + odds)
+
+
+def _shift_through_math_exp(p, delta):
+    return np.vectorize(lambda q, d: 1 / (1 + math.exp(-(math.log(q / (1 - q)) + d))))(p, delta)
+
+
+def _agree_to_float32(twin_value, value, tol):
+    """Two wrong answers show the same mistake when they agree to float32 precision: a torch
+    answer that turns a float delta into a float32 tensor is 1e-7 away from its twin."""
+    loose = checking.Tolerance(max(tol.rtol, 1e-4), max(tol.atol, 1e-6))
+    return checking.compare_arrays(twin_value, value, loose) is None
 
 
 def _shift_cases(rng):
@@ -166,6 +194,23 @@ def _bce_log_clamped(z, y):
     return -np.mean(y * np.maximum(np.log(p), -100) + (1 - y) * np.maximum(np.log(1 - p), -100))
 
 
+def _bce_math_loop(z, y):
+    # math.log(0) raises ValueError and math.exp(1e4) OverflowError, where numpy gives inf.
+    total = 0.0
+    for zi, yi in zip(np.ravel(z), np.ravel(y), strict=True):
+        p = 1 / (1 + math.exp(-zi))
+        total -= yi * math.log(p) + (1 - yi) * math.log(1 - p)
+    return total / np.size(z)
+
+
+def _bce_math_loop_by_label(z, y):
+    total = 0.0
+    for zi, yi in zip(np.ravel(z), np.ravel(y), strict=True):
+        p = 1 / (1 + math.exp(-zi))
+        total -= math.log(p) if yi == 1 else math.log(1 - p)
+    return total / np.size(z)
+
+
 def _bce_naive_softplus(z, y):
     return np.mean(np.log(1 + np.exp(z)) - y * np.asarray(z))
 
@@ -183,7 +228,7 @@ def _bce_flipped_stable(z, y):
     return np.mean(np.logaddexp(0.0, -np.asarray(z)) + y * np.asarray(z))
 
 
-_EPSILONS = (1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
+_EPSILONS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
 
 
 def _bce_cases(rng):
@@ -213,7 +258,9 @@ PROBLEMS = [
                   "must give exactly 0 and 1, never NaN.",
         reference=sigmoid, generate=_sigmoid_cases, probes=_sigmoid_probes,
         twins=(Twin("sigmoid_overflow", _sigmoid_exp_over_one_plus_exp),
-               Twin("sigmoid_sign", _sigmoid_flipped)),
+               Twin("sigmoid_overflow", _sigmoid_math_exp),
+               Twin("sigmoid_sign", _sigmoid_flipped),
+               Twin("sigmoid_sign", _sigmoid_flipped_ratio)),
         hints=("Start from the formula with np.exp; it works elementwise on arrays of any shape.",
                "e^x / (1 + e^x) is the same function, but for x = 1000 it is inf/inf = NaN. "
                "Which form stays finite for large positive x, and which for large negative x?",
@@ -238,10 +285,13 @@ PROBLEMS = [
         reference=shift_log_odds, generate=_shift_cases, probes=_shift_probes,
         twins=(Twin("probability_as_logit", _shift_added_to_probability),
                Twin("probability_as_logit", _shift_added_capped),
+               Twin("probability_as_logit", _shift_added_capped_at_one),
                Twin("probability_as_logit", _shift_probability_as_logit),
                Twin("probability_scaled_not_odds", _shift_scales_probability),
                Twin("probability_scaled_not_odds", _shift_scales_probability_capped),
-               Twin("sigmoid_overflow", _shift_through_odds)),
+               Twin("sigmoid_overflow", _shift_through_odds),
+               Twin("sigmoid_overflow", _shift_through_math_exp)),
+        agree=_agree_to_float32,
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
                "probability itself is not multiplied by anything simple.",
@@ -262,6 +312,8 @@ PROBLEMS = [
                *(Twin("log_of_sigmoid", _bce_clipped(eps)) for eps in _EPSILONS),
                *(Twin("log_of_sigmoid", _bce_log_plus(eps)) for eps in _EPSILONS),
                Twin("log_of_sigmoid", _bce_log_clamped),
+               Twin("log_of_sigmoid", _bce_math_loop),
+               Twin("log_of_sigmoid", _bce_math_loop_by_label),
                Twin("log_of_sigmoid", _bce_naive_softplus),
                Twin("sum_not_mean", _bce_summed),
                Twin("sigmoid_sign", _bce_flipped_sigmoid),

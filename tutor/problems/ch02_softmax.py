@@ -3,6 +3,8 @@ way back from probabilities to logits."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tutor.problem import Choice, Problem, Quiz, Twin, case
@@ -21,6 +23,17 @@ def softmax(z, axis=-1):
 
 # Buggy twins: each is a mistake learners make, written the way they write it.
 
+def _as_in_torch(fn):
+    """The twin as it fails when written in torch: shapes that do not broadcast raise
+    RuntimeError there, ValueError in numpy."""
+    def twin(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            raise RuntimeError(str(e)) from None
+    return twin
+
+
 def _softmax_ignores_axis(z, axis=-1):
     e = np.exp(np.asarray(z))
     return e / e.sum(axis=-1, keepdims=True)
@@ -33,6 +46,11 @@ def _softmax_axis_zero(z, axis=-1):
 
 def _softmax_global_sum(z, axis=-1):
     e = np.exp(np.asarray(z))
+    return e / e.sum()
+
+
+def _softmax_shifted_global_sum(z, axis=-1):
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / e.sum()
 
 
@@ -53,6 +71,10 @@ def _softmax_no_keepdims_anywhere(z, axis=-1):
 
 def _softmax_not_normalised(z, axis=-1):
     return np.exp(np.asarray(z))
+
+
+def _softmax_shifted_not_normalised(z, axis=-1):
+    return np.exp(z - np.max(z, axis=axis, keepdims=True))
 
 
 def _softmax_cases(rng):
@@ -84,6 +106,11 @@ def two_class_softmax(a, b):
 
 def _two_class_exp(a, b):
     return np.exp(a) / (np.exp(a) + np.exp(b))
+
+
+def _two_class_math_exp(a, b):
+    # math.exp raises OverflowError past 709.78, where np.exp returns inf.
+    return np.vectorize(lambda x, y: math.exp(x) / (math.exp(x) + math.exp(y)))(a, b)
 
 
 def _two_class_reversed(a, b):
@@ -136,6 +163,11 @@ def _logits_minus_first(p, axis=-1):
     return log_p - np.take(log_p, [0], axis=axis)
 
 
+def _logits_minus_last(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - np.take(log_p, [-1], axis=axis)
+
+
 def _logits_global_mean(p, axis=-1):
     log_p = np.log(p)
     return log_p - log_p.mean()
@@ -176,7 +208,7 @@ def _probs_probes():
         case(softmax(np.array([2.0, 1.0, 0.0])), note="softmax of the lesson's (2, 1, 0)"),
         case(np.array([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5]]), axis=-1, note="a batch of rows"),
         case(np.array([[0.7, 0.2, 0.6], [0.3, 0.8, 0.4]]), axis=0, note="axis=0"),
-        case(softmax(np.array([0.0, -50.0, -100.0])), note="probabilities as small as 4e-44"),
+        case(softmax(np.array([0.0, -40.0, -80.0])), note="probabilities as small as 2e-35"),
         case(np.array([0.6, 0.3, 0.1], dtype=np.float32), note="float32"),
     ]
 
@@ -190,6 +222,7 @@ PROBLEMS = [
                   "sigmoid of a difference. It must stay exact when both logits are near ±1000.",
         reference=two_class_softmax, generate=_two_class_cases, probes=_two_class_probes,
         twins=(Twin("no_max_shift", _two_class_exp),
+               Twin("no_max_shift", _two_class_math_exp),
                Twin("sigmoid_sign", _two_class_reversed),
                Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a)),
         hints=("Divide the top and the bottom of e^a / (e^a + e^b) by e^a.",
@@ -208,10 +241,12 @@ PROBLEMS = [
         twins=(Twin("wrong_axis", _softmax_ignores_axis),
                Twin("wrong_axis", _softmax_axis_zero),
                Twin("wrong_axis", _softmax_global_sum),
-               Twin("missing_keepdims", _softmax_no_keepdims),
-               Twin("missing_keepdims", _softmax_shifted_no_keepdims),
-               Twin("missing_keepdims", _softmax_no_keepdims_anywhere),
-               Twin("not_normalised", _softmax_not_normalised)),
+               Twin("wrong_axis", _softmax_shifted_global_sum),
+               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, _as_in_torch)
+                 for twin in (_softmax_no_keepdims, _softmax_shifted_no_keepdims,
+                              _softmax_no_keepdims_anywhere)),
+               Twin("not_normalised", _softmax_not_normalised),
+               Twin("not_normalised", _softmax_shifted_not_normalised)),
         hints=("Exponentiate, then divide by the sum of the exponentials along `axis` only.",
                "Reductions need `axis=axis`, and keepdims=True so that the sum has shape 1 "
                "along that axis and broadcasts back over it.",
@@ -228,9 +263,11 @@ PROBLEMS = [
         twins=(Twin("logits_not_centred", _logits_uncentred),
                Twin("logits_not_centred", _logits_minus_max),
                Twin("logits_not_centred", _logits_minus_first),
+               Twin("logits_not_centred", _logits_minus_last),
                Twin("wrong_axis", _logits_global_mean),
                Twin("wrong_axis", _logits_last_axis),
                Twin("missing_keepdims", _logits_no_keepdims),
+               Twin("missing_keepdims", _as_in_torch(_logits_no_keepdims)),
                Twin("logit_per_class", _logits_binary_log_odds),
                Twin("logit_per_class", _logits_binary_log_odds_centred)),
         hints=("Softmax exponentiates and divides by a sum. Which function undoes the "
