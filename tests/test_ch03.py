@@ -293,6 +293,40 @@ def w_lse_rows_of_last_axis(z, axis=-1, keepdims=False):
     return np.expand_dims(out, -1) if keepdims else out
 
 
+def w_softmax_float32_tensor_naive(z, axis=-1):
+    t = torch.tensor(np.asarray(z).tolist())             # float32, torch's default
+    e = torch.exp(t)
+    return e / e.sum(dim=axis, keepdim=True)
+
+
+def w_softmax_capped_torch(z, axis=-1):
+    e = torch.exp(torch.clamp(torch_in(z), max=50))
+    return e / e.sum(dim=axis, keepdim=True)
+
+
+def w_softmax_capped_minimum(z, axis=-1):
+    e = np.exp(np.minimum(z, 80))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def w_softmax_torch_sum_without_keepdim(z, axis=-1):
+    t = torch_in(z)
+    e = torch.exp(t - t.amax(dim=axis, keepdim=True))
+    return e / e.sum(dim=axis)                           # RuntimeError where numpy raises
+
+
+def w_softmax_shifted_global_sum(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum()
+
+
+def w_lse_torch_max_without_keepdim(z, axis=-1, keepdims=False):
+    t = torch_in(z)
+    m = t.amax(dim=axis)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return m + torch.log(torch.exp(t - m).sum(dim=axis))
+
+
 WRONG = [
     ("overflow_threshold", w_threshold_finfo_max, "threshold_not_log"),
     ("overflow_threshold", w_threshold_float32_everywhere, "threshold_wrong_dtype"),
@@ -318,6 +352,12 @@ WRONG = [
     ("logsumexp", w_lse_torch_always_keeps, "keepdims_ignored"),
     ("logsumexp", w_lse_kept_max_plus_dropped_sum, "missing_keepdims"),
     ("logsumexp", w_lse_rows_of_last_axis, "wrong_axis"),
+    ("stable_softmax", w_softmax_float32_tensor_naive, "no_max_shift"),
+    ("stable_softmax", w_softmax_capped_torch, "clips_logits"),
+    ("stable_softmax", w_softmax_capped_minimum, "clips_logits"),
+    ("stable_softmax", w_softmax_torch_sum_without_keepdim, "missing_keepdims"),
+    ("stable_softmax", w_softmax_shifted_global_sum, "wrong_axis"),
+    ("logsumexp", w_lse_torch_max_without_keepdim, "missing_keepdims"),
 ]
 
 
@@ -329,6 +369,35 @@ def test_wrong_answers_are_named_nine_times_in_ten():
                          ids=[a.__name__ for _, a, _ in WRONG])
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
     assert_named(problem_id, answer, expected)
+
+
+def test_exp_of_z_minus_logsumexp_in_float16_passes_on_every_seed():
+    """Right in float16 too: the random float16 logits stay where float16 can hold z − LSE(z)
+    (near 1e4 its numbers are 8 apart, and e^(z − LSE) would be off by up to e^4)."""
+    passes("stable_softmax", stable_softmax_through_lse, seeds=range(40))
+
+
+def test_a_float16_cast_of_float64_logits_is_not_taken_for_clipping():
+    def stable_softmax(z, axis=-1):
+        z = np.asarray(z, dtype=np.float16)
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    for seed in range(4):
+        result = tutor.check("stable_softmax", stable_softmax, seed=seed)
+        assert result.status == "failed" and result.misconception is None, result.message
+
+
+def test_a_logsumexp_that_squeezes_every_axis_fails_on_a_single_row():
+    def logsumexp(z, axis=-1, keepdims=False):
+        out = special.logsumexp(z, axis=axis, keepdims=True)
+        return out if keepdims else out.squeeze()
+
+    result = tutor.check("logsumexp", logsumexp, seed=0)
+    assert result.misconception is None
+    assert result.message == (
+        "On logsumexp(z=[[100., 90., 80.]] (float32)) (a single float32 row (e^100 overflows)), "
+        "your logsumexp returned shape () instead of (1,).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,8 +493,8 @@ def test_a_global_max_is_named_on_the_smallest_batch_it_breaks():
     assert result.message == (
         "Subtracting the maximum of the whole array instead of each slice's own maximum leaves "
         "rows far below that maximum to underflow to 0/0 = NaN; use max(axis=axis, "
-        "keepdims=True). On stable_softmax(z=[[ 10000., -10000., 0.], [-10000., -9999., "
-        "-9998.]]) (logits ±1e4) the answer is [[1. , 0. , 0. ], [0.09 , 0.2447, 0.6652]] but "
+        "keepdims=True). On stable_softmax(z=[[ 10000., -10000., 0.], [-10000., -9997., "
+        "-9994.]]) (logits ±1e4) the answer is [[1. , 0. , 0. ], [0.0024, 0.0473, 0.9503]] but "
         "it returned [[ 1., 0., 0.], [nan, nan, nan]].")
 
 
@@ -470,7 +539,7 @@ def test_a_pass_lists_the_hard_cases_it_survived():
         "logsumexp is right on all 12 inputs, including the lesson's (1000, 1001, 1002), "
         "logits ±1e4, rows a global max would underflow (keepdims=True), −inf entries and an "
         "all −inf row, axis=0 with an all −inf column, float16 (e^11 + e^10 + e^9 overflows) "
-        "and float32 (e^100 overflows).")
+        "and a single float32 row (e^100 overflows).")
 
 
 # ---------------------------------------------------------------------------------------------

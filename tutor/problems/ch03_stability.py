@@ -12,6 +12,7 @@ import numpy as np
 from tutor import checking
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 from tutor.problems import _inputs
+from tutor.problems.ch02_softmax import _as_in_torch
 
 CHAPTER = "03_stability"
 
@@ -163,6 +164,14 @@ def _float64_first(fn):
     return upcast
 
 
+def _float32_first(fn):
+    """As computed by learners whose torch tensors are float32 by default
+    (`torch.tensor(z.tolist())`)."""
+    def downcast(z, *args, **kwargs):
+        return fn(np.asarray(z, dtype=np.float32), *args, **kwargs)
+    return downcast
+
+
 def _softmax_naive(z, axis=-1):
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
@@ -190,6 +199,14 @@ def _softmax_clipped(bound):
     return softmax
 
 
+def _softmax_capped(bound):
+    """Clipped from above only, as np.minimum(z, bound) or torch.clamp(z, max=bound) do."""
+    def softmax(z, axis=-1):
+        e = np.exp(np.minimum(z, bound))
+        return e / e.sum(axis=axis, keepdims=True)
+    return softmax
+
+
 # The bounds learners pick when they clip: round numbers, and the float32 and float64 limits.
 _CLIP_BOUNDS = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85, 88, 100, 200, 300, 500, 700, 709)
 
@@ -207,6 +224,11 @@ def _softmax_last_axis(z, axis=-1):
 def _softmax_max_on_last_axis(z, axis=-1):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_global_sum(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum()
 
 
 def _softmax_max_no_keepdims(z, axis=-1):
@@ -238,15 +260,23 @@ def _softmax_cases(rng):
             offsets = rng.uniform(-3000, 3000, shape)
             z = z + np.take(offsets, [0], axis=axis)
         dtype = rng.choice([np.float64, np.float32, np.float16], p=[0.5, 0.3, 0.2])
-        z = z.clip(-1e4, 1e4).astype(dtype)
+        z = z.clip(-1e4, 1e4)
+        if dtype == np.float16:
+            # Within ±100, where e^20 already overflows float16. Near 1e4 float16 numbers are 8
+            # apart, so a right answer computed as e^(z − logsumexp(z)) in float16 would be off
+            # by a factor up to e^4; near 100 they are 1/16 apart.
+            z = z * min(1.0, 100 / np.abs(z).max())
+        z = z.astype(dtype)
         yield case(z) if ndim == 1 and rng.random() < 0.5 else case(z, axis=axis)
 
 
 def _softmax_probes():
     return [
         case(np.array([1000.0, 1001.0, 999.0]), note="the lesson's (1000, 1001, 999)"),
-        case(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]]), note="logits ±1e4"),
-        case(np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1002.0]]),
+        # Logits 3 apart near −1e4, which float16 (numbers 8 apart there) cannot hold apart.
+        case(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 3, -1e4 + 6]]), note="logits ±1e4"),
+        # Square, so that a sum without keepdims broadcasts to wrong numbers instead of failing.
+        case(np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1002.0], [0.0, 3.0, 1.0]]),
              note="rows a global max would underflow"),
         case(np.array([[700.0, 2.0], [702.0, 1.0], [699.0, 0.0]]), axis=0,
              note="axis=0 with large logits"),
@@ -360,8 +390,8 @@ def _lse_probes():
              axis=0, keepdims=False, note="axis=0 with an all −inf column"),
         case(np.array([11.0, 10.0, 9.0], dtype=np.float16),
              note="float16 (e^11 + e^10 + e^9 overflows)"),
-        case(np.array([[100.0, 90.0, 80.0]], dtype=np.float32), keepdims=True,
-             note="float32 (e^100 overflows)"),
+        case(np.array([[100.0, 90.0, 80.0]], dtype=np.float32),
+             note="a single float32 row (e^100 overflows)"),
     ]
 
 
@@ -402,13 +432,15 @@ PROBLEMS = [
         twins=(*(Twin("no_max_shift", f(twin)) for f in _AS_WRITTEN for twin in (
                    _softmax_naive, _softmax_naive_nan_to_num, _softmax_min_shift,
                    _softmax_mean_shift)),
-               *(Twin("clips_logits", f(_softmax_clipped(b))) for f in _AS_WRITTEN
-                 for b in _CLIP_BOUNDS),
+               Twin("no_max_shift", _float32_first(_softmax_naive)),
+               *(Twin("clips_logits", f(clipped(b))) for f in _AS_WRITTEN
+                 for clipped in (_softmax_clipped, _softmax_capped) for b in _CLIP_BOUNDS),
                *(Twin("global_max_shift", f(_softmax_global_max)) for f in _AS_WRITTEN),
                Twin("wrong_axis", _softmax_last_axis),
                Twin("wrong_axis", _softmax_max_on_last_axis),
-               Twin("missing_keepdims", _softmax_max_no_keepdims),
-               Twin("missing_keepdims", _softmax_no_keepdims),
+               Twin("wrong_axis", _softmax_global_sum),
+               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, _as_in_torch)
+                 for twin in (_softmax_max_no_keepdims, _softmax_no_keepdims)),
                Twin("not_normalised", _softmax_not_normalised)),
         hints=("Softmax does not change when you subtract the same number from every logit of "
                "a slice. Which number makes the largest exponent exactly 0?",
@@ -425,7 +457,7 @@ PROBLEMS = [
                   "NaN. With keepdims=True the reduced axis stays, with length 1; otherwise it "
                   "is removed (like numpy's reductions).",
         reference=logsumexp, generate=_lse_cases, probes=_lse_probes,
-        twins=(*(Twin("no_max_shift", f(_lse_naive)) for f in _AS_WRITTEN),
+        twins=(*(Twin("no_max_shift", f(_lse_naive)) for f in (*_AS_WRITTEN, _float32_first)),
                Twin("lse_forgets_max", _lse_forgets_max),
                Twin("lse_forgets_max", _lse_forgets_max_guarded),
                Twin("neg_inf_nan", _lse_unguarded),
@@ -434,6 +466,7 @@ PROBLEMS = [
                Twin("wrong_axis", _lse_last_axis),
                Twin("missing_keepdims", _lse_max_kept_sum_dropped),
                Twin("missing_keepdims", _lse_max_dropped),
+               Twin("missing_keepdims", _as_in_torch(_lse_max_dropped)),
                Twin("keepdims_ignored", _lse_never_keeps),
                Twin("keepdims_ignored", _lse_always_keeps)),
         hints=("Factor e^m out of the sum, with m the slice's largest entry: what is left can "
