@@ -256,6 +256,20 @@ def sample_multinomial(logits, temperature, rng):
     return rng.multinomial(1, stable_softmax(np.divide(logits, temperature))).argmax()
 
 
+def sample_torch_generator(logits, temperature, rng):
+    """torch.multinomial with a torch Generator seeded from `rng`: the same seed, the same token."""
+    import torch
+
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    t = torch_in(logits)
+    if temperature == 0:
+        return int(t.argmax())
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return torch.multinomial(torch.softmax(t.float() / temperature, dim=-1), 1,
+                             generator=generator).item()
+
+
 def ece_loop(probs, labels, n_bins=15):
     probs = np.asarray(probs, dtype=float)
     conf, pred = probs.max(axis=1), probs.argmax(axis=1)
@@ -343,6 +357,33 @@ def fit_temperature_newton(logits, labels):
     return 1.0 / beta
 
 
+def fit_temperature_nelder_mead(logits, labels):
+    """Nelder–Mead over log T with its default tolerances."""
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    result = optimize.minimize(lambda u: _mean_nll(np.exp(u[0]), z, y), x0=[0.0],
+                               method="Nelder-Mead")
+    return float(np.exp(result.x[0]))
+
+
+def fit_temperature_torch_float32(logits, labels):
+    """LBFGS over log T in torch's default float32, returning a 1-element tensor's item."""
+    import torch
+
+    z = torch.tensor(np.asarray(logits), dtype=torch.float32)
+    y = torch.tensor(np.asarray(labels), dtype=torch.long)
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return log_t.exp().detach()[0]
+
+
 def fit_temperature_torch(logits, labels):
     import torch
 
@@ -423,14 +464,15 @@ RIGHT = [
     ("top_p_filter", f) for f in (top_p_numpy, top_p_ascending, top_p_torch, top_p_loops)
 ] + [
     ("sample_next_token", f) for f in (sample_choice, sample_inverse_cdf, sample_gumbel_max,
-                                       sample_torch, sample_multinomial)
+                                       sample_torch, sample_multinomial, sample_torch_generator)
 ] + [
     ("expected_calibration_error", f) for f in (ece_loop, ece_digitize, ece_histogram,
                                                 ece_torch)
 ] + [
     ("fit_temperature", f) for f in (fit_temperature_bounded, fit_temperature_bfgs,
                                      fit_temperature_newton, fit_temperature_torch,
-                                     fit_temperature_grid)
+                                     fit_temperature_grid, fit_temperature_nelder_mead,
+                                     fit_temperature_torch_float32)
 ] + [
     ("distillation_loss", f) for f in (distillation_scipy, distillation_torch_batchmean,
                                        distillation_torch_probs_target, distillation_loops)
@@ -516,6 +558,15 @@ def w_top_k_zero_mask(logits, k):
     return z
 
 
+def w_top_k_above_next_largest(logits, k):
+    """Strictly above the (k+1)-th largest: k entries when nothing ties, fewer when something
+    ties at the k-th place."""
+    z = np.asarray(logits, dtype=float)
+    if k == z.shape[-1]:
+        return z
+    return np.where(z > np.sort(z, axis=-1)[..., [-k - 1]], z, -np.inf)
+
+
 def w_top_p_loop_stops_early(logits, p):
     z = np.asarray(logits, dtype=float)
     out = np.full(z.shape, -np.inf)
@@ -545,6 +596,16 @@ def w_top_p_at_most_p_exclusive(logits, p):
     before = np.cumsum(q, axis=-1) - q
     keep = np.zeros(z.shape, dtype=bool)
     np.put_along_axis(keep, order, before <= p, axis=-1)
+    return np.where(keep, z, -np.inf)
+
+
+def w_top_p_sorted_up(logits, p):
+    """np.argsort sorts up, so the running sum starts from the least probable token."""
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(z, axis=-1)
+    q = np.take_along_axis(special.softmax(z, axis=-1), order, axis=-1)
+    keep = np.zeros(z.shape, dtype=bool)
+    np.put_along_axis(keep, order, np.cumsum(q, axis=-1) - q < p, axis=-1)
     return np.where(keep, z, -np.inf)
 
 
@@ -638,6 +699,16 @@ def w_distill_torch_mean(student_logits, teacher_logits, T):
                     reduction="mean") * T**2
 
 
+def w_fit_labels_as_columns(logits, labels):
+    """log_softmax(...)[:, y] is N×N: its NLL keeps falling as T grows, so the search stops at
+    the end of its own range (e^7 here)."""
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    result = optimize.minimize_scalar(
+        lambda u: -np.mean(special.log_softmax(z / np.exp(u), axis=-1)[:, y]),
+        bounds=(-7, 7), method="bounded", options={"xatol": 1e-9})
+    return float(np.exp(result.x))
+
+
 def w_distill_torch_no_t2(student_logits, teacher_logits, T):
     import torch.nn.functional as F
 
@@ -686,11 +757,13 @@ WRONG = [
     ("top_k_filter", w_top_k_torch_scatter, "top_k_off_by_one"),
     ("top_k_filter", w_top_k_partition_strict, "top_k_off_by_one"),
     ("top_k_filter", w_top_k_zero_mask, "mask_fill_zero"),
+    ("top_k_filter", w_top_k_above_next_largest, "top_k_off_by_one"),
     ("top_p_filter", w_top_p_loop_stops_early, "top_p_excludes_crossing"),
     ("top_p_filter", w_top_p_unsorted_torch, "top_p_unsorted"),
     ("top_p_filter", w_top_p_at_most_p_exclusive, "top_p_keeps_extra"),
     ("top_p_filter", w_top_p_torch_no_scatter, "sorted_order_returned"),
     ("top_p_filter", w_top_p_renormalised, "filter_returns_probabilities"),
+    ("top_p_filter", w_top_p_sorted_up, "top_p_unsorted"),
     ("sample_next_token", w_sample_global_choice, "ignores_rng"),
     ("sample_next_token", w_sample_torch_multinomial, "ignores_rng"),
     ("sample_next_token", w_sample_greedy, "argmax_not_sample"),
@@ -699,6 +772,7 @@ WRONG = [
     ("expected_calibration_error", w_ece_mean_of_gaps, "ece_unweighted"),
     ("fit_temperature", w_fit_on_probabilities, "temperature_on_probs"),
     ("fit_temperature", w_fit_scale_returned, "temperature_multiplies"),
+    ("fit_temperature", w_fit_labels_as_columns, "wrong_target_indexing"),
     ("distillation_loss", w_distill_torch_mean, "kl_mean_over_classes"),
     ("distillation_loss", w_distill_torch_no_t2, "no_t_squared"),
     ("distillation_loss", w_distill_reverse_rel_entr, "kl_direction"),
@@ -828,8 +902,77 @@ def test_a_wrong_distribution_names_the_frequencies_and_the_test():
                                      "temperature=2, rng=np.random.default_rng(...)) (the "
                                      "lesson's (2, 1, 0.5, −0.5, −1) at T = 2), your "
                                      "sample_next_token drew tokens with frequencies [")
-    assert "in 1000 draws, but softmax(logits / T) is [0.3863, 0.2343, 0.1825, 0.1107, 0.0862] " \
+    assert "in 2000 draws, but softmax(logits / T) is [0.3863, 0.2343, 0.1825, 0.1107, 0.0862] " \
            "(a chi-square test rejects this, p = " in result.message
+
+
+def sample_exponential_noise(logits, temperature, rng):
+    """Gumbel-max one log short: −log u is exponential noise, not Gumbel."""
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    return int(np.argmax(z / temperature - np.log(rng.random(z.shape))))
+
+
+def sample_normal_noise(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    return int(np.argmax(z / temperature + rng.normal(size=z.shape)))
+
+
+def sample_gumbel_subtracted(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    z = np.asarray(logits, dtype=float)
+    if temperature == 0:
+        return int(np.argmax(z))
+    return int(np.argmax(z / temperature - rng.gumbel(size=z.shape)))
+
+
+def sample_temperature_off(logits, temperature, rng):
+    if temperature < 0:
+        raise ValueError("negative temperature")
+    if temperature == 0:
+        return int(np.argmax(logits))
+    p = stable_softmax(np.divide(logits, 1.3 * temperature))
+    return int(rng.choice(len(p), p=p))
+
+
+@pytest.mark.parametrize("answer", [sample_exponential_noise, sample_normal_noise,
+                                    sample_gumbel_subtracted, sample_temperature_off])
+def test_a_sampler_near_the_right_distribution_fails_without_a_wrong_name(answer):
+    """Close to softmax(z / T) but not it: each fails, with expected-vs-got frequencies, never
+    named after a twin that draws from the right distribution for T > 0 (as the one that skips
+    the T < 0 check does)."""
+    for seed in range(3):
+        result = tutor.check("sample_next_token", answer, seed=seed)
+        assert result.status == "failed", f"seed {seed}: {result.message}"
+        assert result.misconception is None, f"seed {seed}: {result.message}"
+        assert "a chi-square test rejects this" in result.message
+
+
+def test_each_twin_sampler_draws_from_the_distribution_it_declares():
+    problem = registry.get("sample_next_token")
+    rng = np.random.default_rng(7)
+    for twin in problem.twins:
+        exact = getattr(twin.fn, "exact", None)
+        if exact is None:
+            continue
+        for case in [*problem.probes(), *problem.generate(rng)]:
+            logits, T, seed = case.args
+            with np.errstate(all="ignore"):
+                p = exact(np.asarray(logits, dtype=float), T)
+            if T <= 0 or not np.all(np.isfinite(p)):
+                continue
+            generator = np.random.default_rng(seed.seed)
+            tokens = [twin.fn(logits, T, generator) for _ in range(ch06.DRAWS)]
+            counts = np.bincount(tokens, minlength=len(logits))
+            assert ch06.goodness_of_fit(p, counts) > 1e-6, (twin.fn.__name__, case.note)
 
 
 def test_returning_an_array_of_one_token_is_explained():
@@ -873,6 +1016,22 @@ def test_a_missing_value_error_is_named_with_the_verdicts():
         "ValueError for T ≤ 0 (in a sampler, where T = 0 means greedy, for T < 0). On "
         "softmax_temperature(z=[2., 1., 0.], T=0) (T = 0, which must "
         "raise ValueError) the answer is 'ValueError' but it returned 'no exception'.")
+
+
+def test_a_fitted_temperature_left_in_an_array_is_told_how_to_unwrap_it():
+    def fit_temperature(logits, labels):
+        z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+        return np.exp(optimize.minimize(lambda u: _mean_nll(np.exp(u[0]), z, y), x0=[0.0],
+                                        tol=1e-10).x)
+
+    result = tutor.check("fit_temperature", fit_temperature, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message == (
+        "On fit_temperature(logits=[[ 3., 0., -1.], [ 0., 2., 1.], [ 1., -1., 3.], [ 2., 1., "
+        "0.], [-2., 2., 0.], [ 0., 3., 1.]], labels=[0, 1, 2, 1, 1, 2]) (six examples, two of "
+        "them misclassified), your fit_temperature returned shape (1,) instead of (): an array "
+        "holding one number, such as the .x of scipy.optimize.minimize; return the number "
+        "itself, float(result.x[0]).")
 
 
 def test_a_pass_lists_the_hard_cases_it_survived():

@@ -9,9 +9,9 @@ Two kinds of contract need more than "compare an array with the reference":
   equality, and read well in messages ("raised ZeroDivisionError instead of ValueError").
 - A random draw. The `call` hook of `sample_next_token` draws many tokens with copies of one
   seeded generator and returns their frequencies; `compare` is a chi-square test against
-  softmax(z / T), `agree` a two-sample test between a learner and a buggy twin. The same calls
-  replayed with a second copy of the generator must give the same tokens, or the verdict
-  "different draws from the same seed" names `ignores_rng`.
+  softmax(z / T), `agree` the same test against the distribution a buggy twin declares it draws
+  from. The same calls replayed with a second copy of the generator must give the same tokens,
+  or the verdict "different draws from the same seed" names `ignores_rng`.
 """
 
 from __future__ import annotations
@@ -297,6 +297,16 @@ def _top_k_exactly_k_first(logits, k):
     return out
 
 
+def _top_k_above_next(logits, k):
+    """Everything strictly above the (k+1)-th largest: exactly k without ties, but a tie at the
+    k-th place (or at the top) loses all its members."""
+    z = np.asarray(logits)
+    if k == z.shape[-1]:
+        return z.astype(float)
+    kth_next = np.sort(z, axis=-1)[..., -k - 1, None]
+    return np.where(z > kth_next, z, -np.inf)
+
+
 def _top_k_fill_zero(logits, k):
     kth = np.sort(logits, axis=-1)[..., -k, None]
     return np.where(logits >= kth, logits, 0.0)
@@ -405,6 +415,13 @@ def _top_p_unsorted(logits, p):
     return np.where(keep, logits, -np.inf)
 
 
+def _top_p_ascending(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(z, axis=-1)  # np.argsort sorts up: least probable first
+    probs = np.take_along_axis(softmax(z), order, axis=-1)
+    return _unsort(z, order, np.cumsum(probs, axis=-1) - probs < p)
+
+
 def _top_p_unsorted_inclusive(logits, p):
     keep = np.cumsum(softmax(logits), axis=-1) <= p
     return np.where(keep, logits, -np.inf)
@@ -474,9 +491,11 @@ def sample_next_token(logits, temperature, rng):
     return int(rng.choice(len(p), p=p))
 
 
-DRAWS = 1000
+DRAWS = 2000
 """Draws per input. On the probes, every twin's distribution is at least four times the critical
-chi-square value away from the right one (in expectation), so a wrong sampler cannot pass."""
+chi-square value away from the right one (in expectation), so a wrong sampler cannot pass; and
+near misses such as argmax(z / T + noise) with exponential or normal noise instead of Gumbel's,
+or a temperature 30 % off, fail on the eight-token probe with probability over 0.998."""
 REPLAYS = 100
 """Draws repeated with a second generator from the same seed; they must all be equal."""
 GREEDY_CALLS = 3
@@ -516,12 +535,40 @@ def _token(x, V: int):
     return int(a)
 
 
+class Exact:
+    """The distribution a twin sampler draws from, known exactly (see `_draws_from`)."""
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def __repr__(self) -> str:
+        return f"Exact({fmt_value(self.probs)})"
+
+
+def _draws_from(probabilities):
+    """Mark a twin sampler with the distribution it draws from, probabilities(z, T) for T > 0.
+    The check then tests a learner's draws against that distribution itself, as strictly as
+    against the right one; a second sample from the twin would let a near miss pass for any
+    twin whose distribution is close to the right one (or is the right one, for T > 0)."""
+    def mark(sampler):
+        sampler.exact = probabilities
+        return sampler
+    return mark
+
+
 def _call_sampler(fn, case):
-    """Frequencies of DRAWS tokens drawn with a copy of the case's generator; or a verdict."""
+    """Frequencies of DRAWS tokens drawn with a copy of the case's generator; or a verdict.
+    For a twin marked with `_draws_from`, its exact distribution."""
     logits, T, rng = case.args
     V = np.shape(logits)[-1]
     if T < 0:
         return _what_it_raised(fn, (logits, T, copy.deepcopy(rng)))
+    exact = getattr(fn, "exact", None)
+    if exact is not None and T > 0:
+        p = exact(np.asarray(logits, dtype=float), T)
+        if not np.all(np.isfinite(p)):  # the twin's own error, from rng.choice
+            copy.deepcopy(rng).choice(len(p), p=p)
+        return Exact(p)
     calls = GREEDY_CALLS if T == 0 else DRAWS
     first = copy.deepcopy(rng)
     tokens = []
@@ -613,6 +660,8 @@ def _compare_sampler(expected, got, tol) -> str | None:
         return str(got)  # why a draw was not a token: "returned [2] (shape (1,)) ..."
     if expected.dtype.kind in "iu":
         return compare_arrays(expected, got, tol)
+    if isinstance(got, Exact):  # a twin checked as if a learner wrote it: its expected draws
+        got = got.probs
     p_value = goodness_of_fit(expected, np.rint(got * DRAWS))
     if p_value >= ALPHA:
         return None
@@ -622,17 +671,25 @@ def _compare_sampler(expected, got, tol) -> str | None:
 
 
 def _same_sampler(twin, mine, tol) -> bool:
+    if isinstance(mine, Exact):  # a twin checked as if a learner wrote it
+        mine = mine.probs
+    if isinstance(twin, Exact):
+        return not _is_verdict(mine) and mine.dtype.kind == "f" and \
+            mine.shape == twin.probs.shape and \
+            goodness_of_fit(twin.probs, np.rint(mine * DRAWS)) >= ALPHA
     if _is_verdict(twin) or _is_verdict(mine) or twin.dtype.kind in "iu":
         return twin.shape == mine.shape and bool(np.all(twin == mine))
     return same_distribution(np.rint(twin * DRAWS), np.rint(mine * DRAWS)) >= ALPHA
 
 
+@_draws_from(lambda z, T: np.eye(len(z))[np.argmax(z)])
 def _sampler_argmax(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
     return int(np.argmax(logits))
 
 
+@_draws_from(lambda z, T: softmax(z * T))
 def _sampler_multiplies(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
@@ -642,6 +699,7 @@ def _sampler_multiplies(logits, temperature, rng):
     return int(rng.choice(len(p), p=p))
 
 
+@_draws_from(lambda z, T: softmax(z))
 def _sampler_probs_renormalised(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
@@ -651,6 +709,7 @@ def _sampler_probs_renormalised(logits, temperature, rng):
     return int(rng.choice(len(q), p=q / q.sum()))
 
 
+@_draws_from(lambda z, T: softmax(softmax(z) / T))
 def _sampler_softmax_of_probs(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
@@ -678,6 +737,7 @@ def _sampler_fresh_generator(logits, temperature, rng):
     return int(np.random.default_rng().choice(len(p), p=p))
 
 
+@_draws_from(lambda z, T: softmax(z / T))
 def _sampler_unchecked(logits, temperature, rng):
     if temperature == 0:
         return int(np.argmax(logits))
@@ -685,6 +745,7 @@ def _sampler_unchecked(logits, temperature, rng):
     return int(rng.choice(len(p), p=p))
 
 
+@_draws_from(lambda z, T: np.exp(z / T) / np.exp(z / T).sum())
 def _sampler_no_shift(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
@@ -716,6 +777,8 @@ def _sampler_probes():
              note="float32 logits, T = 0.5"),
         case(np.array([1.0, 3.0, 2.5]), 1e-3, SeededGenerator(seed + 3),
              note="T = 0.001, where logits / T reach 3000"),
+        case(np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]), 0.5, SeededGenerator(seed + 6),
+             note="one favourite among eight tokens, T = 0.5"),
         case(np.array([0.5, -1.0, 2.5, 1.0]), 0.0, SeededGenerator(seed + 4),
              note="T = 0 is greedy: always the argmax"),
         case(np.array([2.0, 1.0, 0.0]), -1.0, SeededGenerator(seed + 5),
@@ -897,6 +960,34 @@ def _fit_axis0(logits, labels):
     return _golden_minimum(lambda T: -np.mean(log_softmax(z / T, axis=0)[rows, y]), 1e-3, 1e3)
 
 
+BEYOND_ANY_FIT = 100.0
+"""Every best T of the checks lies under 50: a fitted T above this ran off to the search's end."""
+
+
+def _same_fit(twin, mine, tol) -> bool:
+    """Two fitted temperatures show the same mistake when they agree, or when both ran off past
+    any best T of the checks: a wrong NLL that keeps falling as T grows stops wherever each
+    search range happens to end (1000 for the twin, e^7 or 100 for a learner)."""
+    if compare_arrays(twin, mine, tol) is None:
+        return True
+    try:
+        a, b = as_array(twin), as_array(mine)
+    except NotAnArray:
+        return False
+    return a.shape == b.shape == () and a.dtype.kind == b.dtype.kind == "f" and \
+        bool(a > BEYOND_ANY_FIT) and bool(b > BEYOND_ANY_FIT)
+
+
+def _compare_fitted(expected, got, tol) -> str | None:
+    """`compare` that tells an answer of one element, such as scipy.optimize.minimize(...).x,
+    how to return the number itself."""
+    reason = compare_arrays(expected, got, tol)
+    if reason is not None and reason.startswith("returned shape (1,) instead of ()"):
+        return (f"{reason}: an array holding one number, such as the .x of "
+                "scipy.optimize.minimize; return the number itself, float(result.x[0])")
+    return reason
+
+
 def _fit_cases(rng):
     for _ in range(2):
         N, K = int(rng.integers(200, 600)), int(rng.integers(3, 11))
@@ -908,12 +999,15 @@ def _fit_probes():
     rng = np.random.default_rng(6)  # fixed data: the same classifiers at every check
     over = _classifier(rng, 500, 5, 2.5)
     under = _classifier(rng, 400, 4, 0.5)
-    small = _classifier(rng, 300, 6, 1.8)
+    mid = _classifier(rng, 300, 6, 1.8)
     large = _classifier(rng, 300, 8, 40.0, scale=3.0)
+    small = (np.array([[3.0, 0.0, -1.0], [0.0, 2.0, 1.0], [1.0, -1.0, 3.0], [2.0, 1.0, 0.0],
+                       [-2.0, 2.0, 0.0], [0.0, 3.0, 1.0]]), np.array([0, 1, 2, 1, 1, 2]))
     return [
+        case(*small, note="six examples, two of them misclassified"),
         case(*over, note="an overconfident classifier (true T = 2.5)"),
         case(*under, note="an underconfident classifier (true T = 0.5)"),
-        case(small[0].astype(np.float32), small[1], note="float32 logits"),
+        case(mid[0].astype(np.float32), mid[1], note="float32 logits"),
         case(*large, note="logits in the hundreds (true T = 40)"),
     ]
 
@@ -1074,6 +1168,7 @@ PROBLEMS = [
                Twin("top_k_off_by_one", _top_k_zero_based),
                Twin("top_k_off_by_one", _top_k_exactly_k),
                Twin("top_k_off_by_one", _top_k_exactly_k_first),
+               Twin("top_k_off_by_one", _top_k_above_next),
                Twin("mask_fill_zero", _top_k_fill_zero),
                Twin("filter_returns_probabilities", _top_k_probabilities),
                Twin("wrong_axis", _top_k_global),
@@ -1094,7 +1189,7 @@ PROBLEMS = [
                   "thousands of tokens and compares their frequencies with the probabilities.",
         reference=sample_next_token, generate=_sampler_cases, probes=_sampler_probes,
         call=_call_sampler, expect=_sampler_expectation, compare=_compare_sampler,
-        agree=_same_sampler,
+        agree=_same_sampler, time_limit=30.0,
         twins=(Twin("argmax_not_sample", _sampler_argmax),
                Twin("temperature_multiplies", _sampler_multiplies),
                Twin("temperature_on_probs", _sampler_probs_renormalised),
@@ -1128,6 +1223,7 @@ PROBLEMS = [
                Twin("top_p_keeps_extra", _top_p_keeps_extra),
                Twin("top_p_unsorted", _top_p_unsorted),
                Twin("top_p_unsorted", _top_p_unsorted_inclusive),
+               Twin("top_p_unsorted", _top_p_ascending),
                Twin("sorted_order_returned", _top_p_left_sorted),
                Twin("mask_fill_zero", _top_p_fill_zero),
                Twin("filter_returns_probabilities", _top_p_probabilities),
@@ -1175,7 +1271,8 @@ PROBLEMS = [
                   "validation logits (N, K) with integer labels (N,), to a relative accuracy of "
                   "1e-3. The checks use synthetic classifiers whose best T lies anywhere from "
                   "0.2 to 50, some with logits in the hundreds.",
-        reference=fit_temperature, generate=_fit_cases, probes=_fit_probes,
+        reference=fit_temperature, generate=_fit_cases, probes=_fit_probes, agree=_same_fit,
+        compare=_compare_fitted, time_limit=30.0,
         twins=(Twin("temperature_multiplies", _fit_scale),
                Twin("temperature_on_probs", _fit_on_probabilities),
                Twin("wrong_target_indexing", _fit_target_indexing),
