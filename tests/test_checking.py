@@ -573,3 +573,39 @@ def test_a_twin_that_raises_exactly_where_the_learner_raises_is_named():
         return z - 1.0
 
     assert checking.run(_shift_problem(), shift_raising_only, seed=0).misconception is None
+
+
+def test_expected_and_got_always_read_differently():
+    from scipy import special
+
+    def sigmoid(x):
+        return special.expit(np.asarray(x).astype(np.float16))
+
+    for seed in range(6):
+        result = tutor.check("sigmoid", sigmoid, seed=seed)
+        assert not result.passed
+        answer, got = result.message.split(" the answer is ")[1].split(" but you have ")
+        assert answer != got.rstrip(".")
+
+
+def test_numbers_in_messages_keep_their_size():
+    assert checking._fmt_pair(2.7541e-05, 0.0) == ("2.7541e-05", "0")
+    assert checking._fmt_pair(0.5594438, 0.5594) == ("0.559444", "0.5594")
+    assert checking.fmt_value(np.array([[1000.0, 0.0, 3.0], [0.5, -1.0, 4.0]])) == \
+        "[[1000. , 0. , 3. ], [ 0.5, -1. , 4. ]]"
+    assert checking.fmt_value(np.array([3.68e-45, 0.5])) == "[3.68e-45, 5.00e-01]"
+
+
+def test_an_answer_cast_down_to_float16_is_held_to_its_inputs_precision():
+    from scipy import special
+
+    def softmax(z, axis=-1):
+        return special.softmax(z, axis=axis).astype(np.float16)
+
+    def softmax_torch_default(z, axis=-1):
+        import torch
+
+        return torch.softmax(torch.tensor(np.asarray(z), dtype=torch.float32), dim=axis)
+
+    assert tutor.check("softmax", softmax, seed=0).status == "failed"
+    assert tutor.check("softmax", softmax_torch_default, seed=0).passed

@@ -115,7 +115,8 @@ class Tolerance:
 
 def tolerance_for(problem: Problem, case: Case, output: Any = None,
                   expected: Any = None) -> Tolerance:
-    """Tolerance from the least precise float dtype among the inputs and the output.
+    """Tolerance from the least precise float dtype among the inputs; an output of lower
+    precision than every input counts down to float32 only.
 
     Log-domain answers (log-softmax, losses) computed in low precision lose about eps times the
     size of the logits to cancellation, so the absolute tolerance grows with the inputs. Outputs
@@ -124,9 +125,14 @@ def tolerance_for(problem: Problem, case: Case, output: Any = None,
     through; their relative tolerance grows instead, up to ten times its base, for answers that
     go through the log domain (exp(z − logsumexp(z))).
     """
-    names = [dtype_name(a) for a in _array_args(case)] + [dtype_name(output)]
-    names = [n for n in names if n] or ["float64"]
-    dtype = min(names, key=_PRECISION_ORDER.index)
+    inputs = [n for n in map(dtype_name, _array_args(case)) if n] or ["float64"]
+    dtype = min(inputs, key=_PRECISION_ORDER.index)
+    out = dtype_name(output)
+    if out and _PRECISION_ORDER.index(out) < _PRECISION_ORDER.index(dtype):
+        # Torch's float32 default is fine on float64 inputs; casting the answer down to
+        # float16 is not a licence for float16 tolerance.
+        dtype = max(out, "float32", key=_PRECISION_ORDER.index) \
+            if _PRECISION_ORDER.index(dtype) >= _PRECISION_ORDER.index("float32") else out
     rtol, atol, eps = _TOLERANCES[dtype]
     slack = 16 * eps * max((_finite_scale(a) for a in _array_args(case)), default=0.0)
     if _bounded_by_one(expected):
@@ -200,30 +206,55 @@ def compare_arrays(expected: Any, got: Any, tol: Tolerance) -> str | None:
 
 def _first_difference(e: np.ndarray, g: np.ndarray, wrong: np.ndarray, what: str = "") -> str:
     if e.ndim == 0:
-        return f"returned {_fmt_number(g)} instead of {_fmt_number(e)}" + (
-            f" ({what})" if what else "")
+        expected, got = _fmt_pair(e, g)
+        return f"returned {got} instead of {expected}" + (f" ({what})" if what else "")
     index = tuple(int(i) for i in np.argwhere(wrong)[0])
     where = index[0] if len(index) == 1 else index
+    expected, got = _fmt_pair(e[index], g[index])
     return (f"has {int(wrong.sum())} of {wrong.size} entries wrong; at index {where} "
-            f"the answer is {_fmt_number(e[index])} but you have {_fmt_number(g[index])}")
+            f"the answer is {expected} but you have {got}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Showing inputs and outputs in messages
 
 
-def _fmt_number(x: Any) -> str:
+def _fmt_number(x: Any, digits: int = 4) -> str:
     x = x.item() if hasattr(x, "item") else x
     if isinstance(x, (bool, np.bool_)):
         return str(bool(x))
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    return np.format_float_positional(float(x), precision=4, trim="-") if np.isfinite(x) \
-        and abs(x) < 1e6 else str(float(x))
+    x = float(x)
+    if not np.isfinite(x) or abs(x) >= 1e6:
+        return str(x)
+    if x != 0 and abs(x) < 1e-4:  # 3.7e-07, not 0
+        return np.format_float_scientific(x, precision=digits - 1, trim="-")
+    return np.format_float_positional(x, precision=digits, trim="-")
 
 
-_PRINT = dict(precision=4, threshold=24, edgeitems=3, linewidth=200, suppress=False, nanstr="nan",
+def _fmt_pair(expected: Any, got: Any) -> tuple[str, str]:
+    """Both numbers with just enough digits to tell them apart: never "0.5594 but you have
+    0.5594"."""
+    for digits in (4, 6, 8, 12, 17):
+        e, g = _fmt_number(expected, digits), _fmt_number(got, digits)
+        if e != g:
+            break
+    return e, g
+
+
+_PRINT = dict(precision=4, threshold=24, edgeitems=3, linewidth=200, nanstr="nan",
               infstr="inf", formatter=None, sign="-", floatmode="maxprec", legacy=False)
+
+
+def _plain_decimals(x: np.ndarray) -> bool:
+    """Print [[1000., 0., 3.], [0.5, -1., 4.]] rather than numpy's [[1.e+03, 0.e+00, 3.e+00],
+    ...] when every non-zero value reads well in plain decimals; tiny or huge ones keep their
+    exponent, so 3.68e-45 never shows as 0."""
+    if x.dtype.kind != "f":
+        return False
+    values = np.abs(x[np.isfinite(x) & (x != 0)].astype(np.float64))
+    return values.size == 0 or (values.min() >= 1e-3 and values.max() < 1e8)
 
 
 def fmt_value(x: Any) -> str:
@@ -237,7 +268,7 @@ def fmt_value(x: Any) -> str:
         return f"tensor({body}{'' if dtype == 'float32' else ', ' + dtype})"
     if isinstance(x, np.ndarray):
         if x.dtype.kind in "biuf":
-            with np.printoptions(**_PRINT):  # whatever the learner set for their own printing
+            with np.printoptions(**_PRINT, suppress=_plain_decimals(x)):  # not the learner's
                 body = np.array2string(x, separator=", ")
             body = " ".join(body.split())
         else:
