@@ -609,6 +609,18 @@ def w_top_p_sorted_up(logits, p):
     return np.where(keep, z, -np.inf)
 
 
+def w_top_p_ascending_strict(logits, p):
+    """Hugging Face's ascending sort with < for ≤: at p exactly on a cumulative sum it keeps one
+    entry more, here one of two equal probabilities (the other one than a descending sort)."""
+    import torch
+
+    t = torch_in(logits)
+    sorted_logits, order = torch.sort(t, descending=False, dim=-1)
+    drop = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1) < 1 - p
+    drop[..., -1:] = False
+    return t.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+
+
 def w_top_p_torch_no_scatter(logits, p):
     import torch
 
@@ -717,6 +729,12 @@ def w_distill_torch_no_t2(student_logits, teacher_logits, T):
                     reduction="batchmean")
 
 
+def w_distill_divided_by_t2(student_logits, teacher_logits, T):
+    log_q = special.log_softmax(np.divide(student_logits, T), axis=-1)
+    log_p = special.log_softmax(np.divide(teacher_logits, T), axis=-1)
+    return np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)) / T**2
+
+
 def w_distill_reverse_rel_entr(student_logits, teacher_logits, T):
     log_q = special.log_softmax(np.divide(student_logits, T), axis=-1)
     log_p = special.log_softmax(np.divide(teacher_logits, T), axis=-1)
@@ -764,6 +782,7 @@ WRONG = [
     ("top_p_filter", w_top_p_torch_no_scatter, "sorted_order_returned"),
     ("top_p_filter", w_top_p_renormalised, "filter_returns_probabilities"),
     ("top_p_filter", w_top_p_sorted_up, "top_p_unsorted"),
+    ("top_p_filter", w_top_p_ascending_strict, "top_p_keeps_extra"),
     ("sample_next_token", w_sample_global_choice, "ignores_rng"),
     ("sample_next_token", w_sample_torch_multinomial, "ignores_rng"),
     ("sample_next_token", w_sample_greedy, "argmax_not_sample"),
@@ -775,6 +794,7 @@ WRONG = [
     ("fit_temperature", w_fit_labels_as_columns, "wrong_target_indexing"),
     ("distillation_loss", w_distill_torch_mean, "kl_mean_over_classes"),
     ("distillation_loss", w_distill_torch_no_t2, "no_t_squared"),
+    ("distillation_loss", w_distill_divided_by_t2, "no_t_squared"),
     ("distillation_loss", w_distill_reverse_rel_entr, "kl_direction"),
     ("distillation_loss", w_distill_sum_torch, "sum_not_mean"),
     ("distillation_loss", w_distill_rel_entr, "log_of_softmax"),

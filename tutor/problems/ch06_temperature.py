@@ -327,9 +327,10 @@ def _top_k_axis0(logits, k):
 
 
 def _same_kept_values(twin, mine, tol) -> bool:
-    """Two top-k outputs show the same mistake when each row keeps the same values, wherever
+    """Two filtered outputs show the same mistake when each row keeps the same values, wherever
     they sit: keeping exactly k entries breaks ties one way in one library and another way in
-    the next (torch.topk even differs between a row and a batch)."""
+    the next (torch.topk even differs between a row and a batch), and a top-p nucleus that
+    takes one of two equal probabilities may take either."""
     twin, mine = as_array(twin), as_array(mine)
     if twin.shape != mine.shape:
         return False
@@ -1037,6 +1038,10 @@ def _distill_times_t(s, t, T):
     return T * np.mean(_kl_rows(s, t, T))
 
 
+def _distill_divided_by_t_squared(s, t, T):
+    return np.mean(_kl_rows(s, t, T)) / T**2
+
+
 def _distill_reversed(s, t, T):
     return T**2 * np.mean(_kl_rows(t, s, T))
 
@@ -1217,6 +1222,7 @@ PROBLEMS = [
                   "become −inf. The kept logits are returned unchanged, in their original "
                   "places.",
         reference=top_p_filter, generate=_top_p_cases, probes=_top_p_probes,
+        agree=_same_kept_values,
         twins=(Twin("top_p_excludes_crossing", _top_p_drops_crossing),
                Twin("top_p_excludes_crossing", _top_p_drops_crossing_keeps_first),
                Twin("top_p_excludes_crossing", _top_p_cumsum_at_most_p),
@@ -1299,6 +1305,7 @@ PROBLEMS = [
         reference=distillation_loss, generate=_distill_cases, probes=_distill_probes,
         twins=(Twin("no_t_squared", _distill_no_t_squared),
                Twin("no_t_squared", _distill_times_t),
+               Twin("no_t_squared", _distill_divided_by_t_squared),
                Twin("kl_direction", _distill_reversed),
                Twin("sum_not_mean", _distill_summed),
                Twin("kl_mean_over_classes", _distill_mean_over_classes),
