@@ -1275,8 +1275,9 @@ PROBLEMS = [
         statement="Temperature scaling: return, as a number, the T > 0 that minimises the mean "
                   "negative log-likelihood −mean_n log softmax(logits_n / T)[labels_n] of "
                   "validation logits (N, K) with integer labels (N,), to a relative accuracy of "
-                  "1e-3. The checks use synthetic classifiers whose best T lies anywhere from "
-                  "0.2 to 50, some with logits in the hundreds.",
+                  "1e-3 (an optimiser's tol bounds a gradient or a step, not the error in T: "
+                  "ask for 1e-8 on log T). The checks use synthetic classifiers whose best T "
+                  "lies anywhere from 0.2 to 50, some with logits in the hundreds.",
         reference=fit_temperature, generate=_fit_cases, probes=_fit_probes, agree=_same_fit,
         compare=_compare_fitted, time_limit=30.0,
         twins=(Twin("temperature_multiplies", _fit_scale),
