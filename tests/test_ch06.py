@@ -1009,6 +1009,20 @@ def test_returning_an_array_of_one_token_is_explained():
         in result.message
 
 
+def test_a_token_returned_as_a_float_shows_its_decimal_point():
+    def sample_next_token(logits, temperature, rng):
+        if temperature < 0:
+            raise ValueError("negative temperature")
+        if temperature == 0:
+            return float(np.argmax(logits))
+        return float(rng.choice(len(logits), p=stable_softmax(np.divide(logits, temperature))))
+
+    result = tutor.check("sample_next_token", sample_next_token, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message.endswith("your sample_next_token returned 1.0, a float64 value, "
+                                   "instead of an int.")
+
+
 def test_greedy_must_not_need_the_generator():
     def sample_next_token(logits, temperature, rng):
         if temperature <= 0:

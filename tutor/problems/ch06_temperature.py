@@ -530,7 +530,8 @@ def _token(x, V: int):
         return (f"returned {fmt_value(a)} (shape {a.shape}) instead of one token: return a "
                 "single int, e.g. int(rng.choice(V, p=p))")
     if a.dtype.kind not in "iu":
-        return f"returned {fmt_value(x)}, a {a.dtype} value, instead of an int"
+        shown = repr(float(a)) if a.dtype.kind == "f" else fmt_value(x)  # 1.0, not 1
+        return f"returned {shown}, a {a.dtype} value, instead of an int"
     if not 0 <= int(a) < V:
         return f"returned {int(a)}, which is not a token index from 0 to {V - 1}"
     return int(a)
