@@ -279,8 +279,9 @@ def fmt_value(x: Any) -> str:
         return body + (f" ({', '.join(extra)})" if extra else "")
     if isinstance(x, (float, np.floating)):
         return _fmt_number(x)
-    if isinstance(x, np.random.Generator):
-        return "np.random.default_rng(...)"
+    if isinstance(x, np.random.Generator):  # with its seed when it keeps one, to replay
+        seed = getattr(x, "seed", None)
+        return f"np.random.default_rng({seed if isinstance(seed, int) else '...'})"
     text = repr(x)
     return text if len(text) < 200 else text[:200] + "…"
 

@@ -206,7 +206,8 @@ CATALOGUE: dict[str, Misconception] = {
            "06_temperature", "Temperature"),
         _m("temperature_on_probs", "Temperature applied to probabilities",
            "T rescales logits, not probabilities: p / T (renormalised or not) or softmax(p / T) "
-           "is a different distribution; compute softmax(z / T).",
+           "is a different distribution (and p / T renormalised is p itself: T has no effect at "
+           "all); compute softmax(z / T).",
            "06_temperature", "Temperature"),
         _m("accepts_invalid_temperature", "No error for T ≤ 0",
            "Dividing by T = 0 gives inf/NaN and a negative T reverses the ranking; raise "
