@@ -156,9 +156,10 @@ CATALOGUE: dict[str, Misconception] = {
            "neighbouring token and drops one position. Pick logits[t, tokens[t]] for every t.",
            "04_log_softmax", "Sums of log-probabilities"),
         # 05 cross-entropy
-        _m("sum_not_mean", "Sum over the batch instead of the mean",
-           "The loss (and its gradient) must be averaged over the N examples; summing makes it "
-           "grow with the batch size. Divide by N.",
+        _m("sum_not_mean", "A sum where a mean belongs",
+           "The loss (and its gradient) is averaged over the N examples, and perplexity "
+           "exponentiates the mean negative log-probability per token; a sum grows with the "
+           "batch or the sequence. Divide by N.",
            "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
         _m("softmax_before_ce", "Probabilities passed where logits belong",
            "The function already applies softmax; applying it first (a double softmax) squashes "
@@ -217,8 +218,9 @@ CATALOGUE: dict[str, Misconception] = {
            "Probabilities that underflow to 0 give 0·log 0 = 0·(−inf) = NaN; the term counts as "
            "0. Use log-softmax: H = −Σ p·log_softmax(z), with p = 0 terms dropped.",
            "06_temperature", "Entropy"),
-        _m("wrong_log_base", "Entropy in the wrong unit",
-           "Entropy here is in nats (natural log); log2 gives bits and log10 gives bans.",
+        _m("wrong_log_base", "Logarithm in the wrong base",
+           "Entropy, losses and perplexity here use nats (the natural log, with e as its "
+           "inverse); log2 gives bits and log10 gives bans, and mixing bases changes the number.",
            "06_temperature", "Entropy"),
         _m("top_k_off_by_one", "Keeping one entry too many or too few",
            "Top-k keeps the k largest logits (all entries ≥ the k-th largest, so ties at the "
