@@ -705,12 +705,13 @@ def test_a_named_mistake_explains_itself_on_the_smallest_failing_input():
         return np.sum(special.logsumexp(z, axis=1) - z[np.arange(len(z)), targets])
 
     result = tutor.check("cross_entropy", cross_entropy, seed=0)
-    assert result.title == "Sum over the batch instead of the mean"
+    assert result.title == "A sum where a mean belongs"
     assert result.link == ("../notebooks/05_cross_entropy.ipynb"
                            "#Cross-entropy-is-negative-log-likelihood")
     assert result.message == (
-        "The loss (and its gradient) must be averaged over the N examples; summing makes it "
-        "grow with the batch size. Divide by N. On cross_entropy(logits=[[5. , 2. , 1. ], "
+        "The loss (and its gradient) is averaged over the N examples, and perplexity "
+        "exponentiates the mean negative log-probability per token; a sum grows with the batch "
+        "or the sequence. Divide by N. On cross_entropy(logits=[[5. , 2. , 1. ], "
         "[2. , 1. , 0.5]], targets=[0, 0]) (a batch of two rows) the answer is 0.2651 but it "
         "returned 0.5303.")
 
