@@ -105,10 +105,14 @@ def _lengths(rng, batch, n):
     return lengths
 
 
-def _padding_cases(rng):
-    for _ in range(3):
-        batch, n = (int(s) for s in rng.choice(np.arange(2, 10), size=2, replace=False))
-        yield case(_lengths(rng, batch, n), n)
+def _length_cases(largest: int):
+    """Three random (lengths, n) cases, batch size and n distinct numbers in 2 … largest."""
+    def generate(rng):
+        for _ in range(3):
+            sizes = rng.choice(np.arange(2, largest + 1), size=2, replace=False)
+            batch, n = (int(s) for s in sizes)
+            yield case(_lengths(rng, batch, n), n)
+    return generate
 
 
 def _padding_probes():
@@ -161,12 +165,6 @@ def _combine_query_padding(lengths, n):
 def _combine_query_and_key_padding(lengths, n):
     real = np.arange(n) < np.asarray(lengths)[:, None]
     return np.tril(np.ones((n, n), dtype=bool)) & real[:, None, :, None] & real[:, None, None, :]
-
-
-def _combine_cases(rng):
-    for _ in range(3):
-        batch, n = (int(s) for s in rng.choice(np.arange(2, 9), size=2, replace=False))
-        yield case(_lengths(rng, batch, n), n)
 
 
 def _combine_probes():
@@ -682,7 +680,7 @@ PROBLEMS = [
                   "real tokens at positions 0 … lengths[b] − 1. Return the (B, n) keep-mask "
                   "that is True where the position holds a real token (position < length) and "
                   "False on padding. Lengths go from 0 to n; `lengths` may be a list.",
-        reference=padding_mask, generate=_padding_cases, probes=_padding_probes,
+        reference=padding_mask, generate=_length_cases(9), probes=_padding_probes,
         compare=_compare_mask,
         twins=(Twin("padding_off_by_one", _padding_through_length),
                Twin("padding_off_by_one", _padding_counted_from_one),
@@ -702,7 +700,7 @@ PROBLEMS = [
                   "sequence b may attend to key j: j ≤ i (causal) and j < lengths[b] (key j is "
                   "not padding). Padded queries are not masked; the axis of length 1 "
                   "broadcasts over the heads of scores shaped (B, H, n, n).",
-        reference=combine_masks, generate=_combine_cases, probes=_combine_probes,
+        reference=combine_masks, generate=_length_cases(8), probes=_combine_probes,
         compare=_compare_mask,
         twins=(Twin("causal_wrong_triangle", _combine_upper),
                Twin("causal_no_diagonal", _combine_strict),
