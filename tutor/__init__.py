@@ -134,13 +134,11 @@ def hint(problem: str, level: int | None = None) -> _Text:
                      "itself when you pick it.")
     entry = store.load()["problems"].get(item.id, {})
     n = len(item.hints)
-    if level is None:
-        level = min(entry.get("hints_seen", 0) + 1, n)
-    elif _level(level) is None or not 1 <= _level(level) <= n:
+    level = min(entry.get("hints_seen", 0) + 1, n) if level is None else _level(level)
+    if level is None or not 1 <= level <= n:
         return _Text(f"{item.id} has hints 1 to {n}: `tutor.hint({item.id!r}, 1)` to "
                      f"`tutor.hint({item.id!r}, {n})`, or `tutor.hint({item.id!r})` for the next "
                      "one.")
-    level = _level(level)
     store.record_hint(item.id, level)
     text = f"**Hint {level} of {n} for `{item.id}`:** {item.hints[level - 1]}"
     seen = [m for m in entry.get("misconceptions") or [] if m in misconceptions.CATALOGUE]

@@ -125,14 +125,13 @@ def tolerance_for(problem: Problem, case: Case, output: Any = None,
     through; their relative tolerance grows instead, up to ten times its base, for answers that
     go through the log domain (exp(z − logsumexp(z))).
     """
-    inputs = [n for n in map(dtype_name, _array_args(case)) if n] or ["float64"]
-    dtype = min(inputs, key=_PRECISION_ORDER.index)
+    rank = _PRECISION_ORDER.index
+    dtype = min([n for n in map(dtype_name, _array_args(case)) if n] or ["float64"], key=rank)
     out = dtype_name(output)
-    if out and _PRECISION_ORDER.index(out) < _PRECISION_ORDER.index(dtype):
+    if out and rank(out) < rank(dtype):
         # Torch's float32 default is fine on float64 inputs; casting the answer down to
         # float16 is not a licence for float16 tolerance.
-        dtype = max(out, "float32", key=_PRECISION_ORDER.index) \
-            if _PRECISION_ORDER.index(dtype) >= _PRECISION_ORDER.index("float32") else out
+        dtype = out if rank(dtype) < rank("float32") else max(out, "float32", key=rank)
     rtol, atol, eps = _TOLERANCES[dtype]
     slack = 16 * eps * max((_finite_scale(a) for a in _array_args(case)), default=0.0)
     if _bounded_by_one(expected):
