@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tutor
 
@@ -43,3 +44,16 @@ def assert_named(problem_id, answer, expected):
     result = tutor.check(problem_id, answer, seed=0)
     assert result.status == "failed"
     assert result.misconception == expected, result.message
+
+
+def over_right(right):
+    """Parametrise a test over (problem_id, answer) pairs, each named after its answer."""
+    return pytest.mark.parametrize(
+        ("problem_id", "answer"), right,
+        ids=[f"{p}-{getattr(f, '__name__', 'fn')}" for p, f in right])
+
+
+def over_wrong(wrong):
+    """Parametrise a test over (problem_id, answer, misconception), named after the answer."""
+    return pytest.mark.parametrize(("problem_id", "answer", "expected"), wrong,
+                                   ids=[a.__name__ for _, a, _ in wrong])

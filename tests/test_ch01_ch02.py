@@ -9,7 +9,14 @@ import os
 
 import numpy as np
 import pytest
-from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
+from learners import (
+    assert_named,
+    assert_named_nine_in_ten,
+    over_right,
+    over_wrong,
+    passes,
+    torch_in,
+)
 from scipy import special, stats
 
 import tutor
@@ -196,8 +203,7 @@ RIGHT = [
 ]
 
 
-@pytest.mark.parametrize(("problem_id", "answer"), RIGHT,
-                         ids=[f"{p}-{getattr(f, '__name__', 'fn')}" for p, f in RIGHT])
+@over_right(RIGHT)
 def test_right_answers_in_any_style_pass(problem_id, answer):
     passes(problem_id, answer)
 
@@ -483,8 +489,7 @@ def test_wrong_answers_are_named_nine_times_in_ten(chapter, wrong):
     assert_named_nine_in_ten(wrong, label=f"chapter {chapter}: ")
 
 
-@pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG_01 + WRONG_02,
-                         ids=[a.__name__ for _, a, _ in WRONG_01 + WRONG_02])
+@over_wrong(WRONG_01 + WRONG_02)
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
     assert_named(problem_id, answer, expected)
 

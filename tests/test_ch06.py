@@ -9,7 +9,14 @@ import math
 
 import numpy as np
 import pytest
-from learners import assert_named, assert_named_nine_in_ten, passes, torch_in
+from learners import (
+    assert_named,
+    assert_named_nine_in_ten,
+    over_right,
+    over_wrong,
+    passes,
+    torch_in,
+)
 from scipy import optimize, special, stats
 
 import tutor
@@ -479,8 +486,7 @@ RIGHT = [
 ]
 
 
-@pytest.mark.parametrize(("problem_id", "answer"), RIGHT,
-                         ids=[f"{p}-{f.__name__}" for p, f in RIGHT])
+@over_right(RIGHT)
 def test_right_answers_in_any_style_pass(problem_id, answer):
     passes(problem_id, answer)
 
@@ -809,8 +815,7 @@ def test_wrong_answers_are_named_nine_times_in_ten():
     assert_named_nine_in_ten(WRONG, NAMING_SEEDS)
 
 
-@pytest.mark.parametrize(("problem_id", "answer", "expected"), WRONG,
-                         ids=[a.__name__ for _, a, _ in WRONG])
+@over_wrong(WRONG)
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
     assert_named(problem_id, answer, expected)
 
