@@ -69,7 +69,7 @@ def bench_import(repeats: int) -> None:
 
 def bench_checks(repeats: int) -> None:
     import tutor
-    from tutor import problems as registry
+    from tutor import registry
 
     print(f"\n`tutor.check` with the reference answer (1 warm-up, then {repeats} runs; "
           "* = statistical)")

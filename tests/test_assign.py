@@ -14,8 +14,7 @@ import nbformat
 import pytest
 
 from tutor import __main__ as tutor_cli
-from tutor import assign
-from tutor import problems as registry
+from tutor import assign, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

@@ -21,7 +21,7 @@ from scipy import special, stats
 
 import tutor
 from tutor import checking
-from tutor.problems import ch01_logits, ch02_softmax
+from tutor.chapters import ch01_logits, ch02_softmax
 
 # ---------------------------------------------------------------------------------------------
 # Right answers, in several styles

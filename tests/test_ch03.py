@@ -23,7 +23,7 @@ from scipy import special
 
 import tutor
 from tutor import checking
-from tutor.problems import ch03_stability as ch03
+from tutor.chapters import ch03_stability as ch03
 from tutor.widgets.stability import SmoothMaxExplorer, StabilityExplorer
 
 

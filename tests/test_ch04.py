@@ -20,7 +20,7 @@ from learners import (
 from scipy import special
 
 import tutor
-from tutor.problems import ch04_log_softmax as ch04
+from tutor.chapters import ch04_log_softmax as ch04
 from tutor.widgets.log_softmax import CEILING, FLOOR, LogSoftmaxGapExplorer, examples
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 from scipy import special
 
 import tutor
-from tutor.problems import ch05_cross_entropy as ch05
+from tutor.chapters import ch05_cross_entropy as ch05
 from tutor.widgets.cross_entropy import MARGIN, MarginExplorer
 
 
@@ -860,7 +860,8 @@ def test_the_torch_check_runs_on_int64_leaf_tensors_and_leaves_nothing_behind():
 
 
 def test_importing_tutor_and_listing_problems_does_not_import_torch():
-    code = ("import sys, tutor; tutor.problems(); tutor.problems.get('torch_cross_entropy'); "
+    code = ("import sys, tutor, tutor.registry; tutor.problems(); "
+            "tutor.registry.get('torch_cross_entropy'); "
             "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()

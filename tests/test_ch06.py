@@ -20,9 +20,8 @@ from learners import (
 from scipy import optimize, special, stats
 
 import tutor
-from tutor import checking
-from tutor import problems as registry
-from tutor.problems import ch06_temperature as ch06
+from tutor import checking, registry
+from tutor.chapters import ch06_temperature as ch06
 
 
 @pytest.fixture(autouse=True, scope="module")

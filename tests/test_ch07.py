@@ -14,7 +14,7 @@ from scipy import special
 
 import tutor
 from tutor import checking
-from tutor.problems import ch07_attention_masking as ch07
+from tutor.chapters import ch07_attention_masking as ch07
 from tutor.widgets.attention import D_MAX, N_MAX, MaskExplorer, ScalingExplorer
 
 

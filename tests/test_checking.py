@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import tutor
-from tutor import checking
-from tutor import problems as registry
+from tutor import checking, registry
 from tutor.problem import Problem, Twin, case
 from tutor.result import Result
 

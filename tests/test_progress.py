@@ -33,8 +33,7 @@ def test_a_check_is_recorded_with_status_and_misconception(home):
 
 
 def test_first_pass_time_is_kept_after_later_failures(home):
-    reference = tutor.problems  # noqa: F841 - the registry is loaded through the API
-    from tutor import problems as registry
+    from tutor import registry
 
     tutor.check("logit", registry.get("logit").reference)
     first = store.load()["problems"]["logit"]["first_pass"]

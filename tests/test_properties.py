@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tutor import assign, checking
-from tutor import problems as registry
+from tutor import assign, checking, registry
 
 settings.register_profile("course", deadline=None, max_examples=60)
 settings.load_profile("course")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import tutor
-from tutor import checking, misconceptions
-from tutor import problems as registry
+from tutor import checking, misconceptions, registry
 from tutor.problem import Problem, Quiz
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import tutor
-from tutor.problems.ch01_logits import logit, sigmoid
-from tutor.problems.ch02_softmax import softmax
+from tutor.chapters.ch01_logits import logit, sigmoid
+from tutor.chapters.ch02_softmax import softmax
 from tutor.widgets.logits import EvidenceExplorer, SigmoidExplorer
 from tutor.widgets.softmax import MultiLabelExplorer, SoftmaxExplorer
 from tutor.widgets.start_here import WidgetCheck, scratch_progress

@@ -19,7 +19,6 @@ import inspect
 import os
 from typing import Any
 
-from tutor import problems  # the registry; `tutor.problems()` lists the problem ids
 from tutor.result import Result
 
 __all__ = ["check", "hint", "solution", "progress", "problems", "quiz", "Result"]
@@ -32,8 +31,7 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
     problem is looked up in your notebook. For a quiz, `answer` is a letter or a number.
     `seed` repeats the random inputs of an earlier check (its `result.seed`).
     """
-    from tutor import checking
-    from tutor import problems as registry
+    from tutor import checking, registry
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
@@ -93,7 +91,7 @@ class _Text:
 
 def _find(id: str):
     """The problem or quiz `id`, or a `_Text` saying there is none (and what was meant)."""
-    from tutor import problems as registry
+    from tutor import registry
 
     if not isinstance(id, str):
         name = getattr(id, "__name__", None)
@@ -194,3 +192,10 @@ def quiz(id: str):
                      f"tutor.check({item.id!r}).")
     return QuizWidget(item, on_result=lambda r: store.record_check(item.id, r.status,
                                                                    r.misconception))
+
+
+def problems() -> list[str]:
+    """The ids of all practice problems, in chapter order."""
+    from tutor import registry
+
+    return [p.id for p in registry.problems()]

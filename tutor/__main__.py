@@ -22,7 +22,7 @@ def _root() -> Path:
 
 
 def cmd_list(args) -> int:
-    from tutor import problems as registry
+    from tutor import registry
 
     chapter = None
     for item in registry.all_items().values():

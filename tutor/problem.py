@@ -1,6 +1,6 @@
 """How a problem or a quiz is declared: plain data that the checking engine reads.
 
-A chapter module (`tutor/problems/chNN_*.py`) lists its problems as `PROBLEMS` and its quizzes as
+A chapter module (`tutor/chapters/chNN_*.py`) lists its problems as `PROBLEMS` and its quizzes as
 `QUIZZES`. Adding a problem is one `Problem(...)` there plus a cell in the practice notebook; the
 engine needs no change.
 """

@@ -25,8 +25,8 @@ class ProgressTable:
 
     @classmethod
     def build(cls) -> ProgressTable:
-        from tutor import problems as registry
         from tutor import progress_store as store
+        from tutor import registry
 
         stored = store.load()["problems"]
         rows = []

@@ -11,8 +11,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap
 
-from tutor.problems.ch02_softmax import softmax as _softmax
-from tutor.problems.ch07_attention_masking import masked_softmax as _masked_softmax
+from tutor.chapters.ch02_softmax import softmax as _softmax
+from tutor.chapters.ch07_attention_masking import masked_softmax as _masked_softmax
 from tutor.widgets import Explorer, LivePlot, int_slider
 
 D_MAX = 512

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 import ipywidgets as w
 import numpy as np
 
-from tutor.problems.ch02_softmax import softmax as _softmax
-from tutor.problems.ch05_cross_entropy import cross_entropy as _cross_entropy
-from tutor.problems.ch05_cross_entropy import softmax_jacobian as _softmax_jacobian
+from tutor.chapters.ch02_softmax import softmax as _softmax
+from tutor.chapters.ch05_cross_entropy import cross_entropy as _cross_entropy
+from tutor.chapters.ch05_cross_entropy import softmax_jacobian as _softmax_jacobian
 from tutor.widgets import Explorer, LivePlot, slider
 
 MARGIN = 8.0

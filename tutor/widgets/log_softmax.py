@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tutor.problems.ch04_log_softmax import log_softmax as _log_softmax
+from tutor.chapters.ch04_log_softmax import log_softmax as _log_softmax
 from tutor.widgets import Explorer, LivePlot, slider
 
 GAP = 800.0

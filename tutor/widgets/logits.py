@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tutor.problems.ch01_logits import logit as _logit
-from tutor.problems.ch01_logits import sigmoid as _sigmoid
+from tutor.chapters.ch01_logits import logit as _logit
+from tutor.chapters.ch01_logits import sigmoid as _sigmoid
 from tutor.widgets import Explorer, LivePlot, slider
 
 Z_RANGE = 8.0

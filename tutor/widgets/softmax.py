@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tutor.problems.ch01_logits import sigmoid as _sigmoid
-from tutor.problems.ch02_softmax import softmax as _softmax
+from tutor.chapters.ch01_logits import sigmoid as _sigmoid
+from tutor.chapters.ch02_softmax import softmax as _softmax
 from tutor.widgets import Explorer, LivePlot, slider
 
 LOGIT, SHIFT, SCALE = 5.0, 5.0, 3.0

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 import ipywidgets as w
 import numpy as np
 
-from tutor.problems.ch03_stability import logsumexp as _logsumexp
-from tutor.problems.ch03_stability import stable_softmax as _stable_softmax
+from tutor.chapters.ch03_stability import logsumexp as _logsumexp
+from tutor.chapters.ch03_stability import stable_softmax as _stable_softmax
 from tutor.widgets import Explorer, LivePlot, int_slider, slider
 
 DTYPES = ("float16", "float32", "float64")

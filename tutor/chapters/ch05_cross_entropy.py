@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from tutor import checking
+from tutor.chapters import _inputs
 from tutor.problem import Choice, Problem, Quiz, Twin, case
-from tutor.problems import _inputs
 
 CHAPTER = "05_cross_entropy"
 

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
+from tutor.chapters import _inputs
+from tutor.chapters.ch01_logits import sigmoid
 from tutor.problem import Choice, Problem, Quiz, Twin, case
-from tutor.problems import _inputs
-from tutor.problems.ch01_logits import sigmoid
 
 CHAPTER = "02_softmax"
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tutor import checking
+from tutor.chapters import _inputs
+from tutor.chapters.ch02_softmax import _as_in_torch
 from tutor.problem import Choice, Problem, Quiz, Twin, case
-from tutor.problems import _inputs
-from tutor.problems.ch02_softmax import _as_in_torch
 
 CHAPTER = "03_stability"
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from tutor import checking
+from tutor.chapters import _inputs
 from tutor.problem import Choice, Problem, Quiz, Twin, case
-from tutor.problems import _inputs
 
 CHAPTER = "01_logits"
 

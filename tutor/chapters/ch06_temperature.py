@@ -20,10 +20,10 @@ import copy
 
 import numpy as np
 
+from tutor.chapters import _inputs
+from tutor.chapters.ch02_softmax import softmax
 from tutor.checking import NotAnArray, as_array, compare_arrays, fmt_value
 from tutor.problem import Choice, Problem, Quiz, Twin, case
-from tutor.problems import _inputs
-from tutor.problems.ch02_softmax import softmax
 
 CHAPTER = "06_temperature"
 

@@ -1,4 +1,5 @@
-"""The registry: every problem and quiz, one module per chapter (`chNN_topic.py`).
+"""The registry: every problem and quiz, declared one module per chapter in `tutor/chapters/`
+(`chNN_topic.py`).
 
 Chapter modules are found by name and imported on first use, so `import tutor` stays light.
 """
@@ -7,20 +8,19 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
-import types
 from functools import cache
 
+from tutor import chapters
 from tutor.problem import Problem, Quiz
 
 
 @cache
 def _load() -> dict[str, Problem | Quiz]:
     items: dict[str, Problem | Quiz] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules(chapters.__path__), key=lambda m: m.name):
         if not info.name.startswith("ch"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{chapters.__name__}.{info.name}")
         for item in [*getattr(module, "PROBLEMS", ()), *getattr(module, "QUIZZES", ())]:
             if item.id in items:
                 raise ValueError(f"{item.id!r} is declared twice (again in {info.name})")
@@ -51,14 +51,3 @@ def get(id: str) -> Problem | Quiz:
     close = difflib.get_close_matches(str(id), items, n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise KeyError(f"There is no problem or quiz called {id!r}.{hint} tutor.problems() lists them.")
-
-
-class _Registry(types.ModuleType):
-    """`tutor.problems` is this registry and, called, the learner's `tutor.problems()`."""
-
-    def __call__(self) -> list[str]:
-        """The ids of all practice problems, in chapter order."""
-        return [p.id for p in problems()]
-
-
-sys.modules[__name__].__class__ = _Registry

@@ -1,0 +1,326 @@
+"""The building blocks that several problems share, right and wrong, written once.
+
+Softmax, log-sum-exp, log-softmax, picking each row's target, averaging a batch: most problems of
+the course are built from the same few pieces, and a learner's classic mistakes are born in them
+(no max shift, the wrong axis, log of softmax, a sum where a mean belongs). Declared here once, a
+mistake is named in every problem built on its block:
+
+    def _cross_entropy(b, logits, targets):          # the formula, on blocks `b`
+        z = b.asarray(logits)
+        return b.mean(-b.pick(b.log_softmax(z, axis=-1), targets))
+
+    reference, derived = blocks.compose(_cross_entropy, example=(z, y))
+
+`reference` is the formula on the right blocks; `derived` holds one `Twin` per buggy block that
+the formula calls (found by running it once on `example`), each named after its misconception.
+Chapters add the twins only they can show to `derived`.
+
+A buggy block is a subclass of `Blocks` that overrides one or more methods and sets
+`misconception`. Add one here when a mistake lives in a shared piece; it then reaches every
+problem whose formula calls the methods it overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from tutor.problem import Twin
+
+
+class Blocks:
+    """The right pieces, in float64 numpy (the checking engine compares against float64)."""
+
+    misconception: str | None = None
+    """The catalogue id a buggy subclass shows; None for the right blocks."""
+
+    # --- elementary pieces: where most mistakes are born ----------------------------------------
+
+    def asarray(self, z):
+        return np.asarray(z, dtype=np.float64)
+
+    def exp(self, z):
+        return np.exp(z)
+
+    def log(self, x):
+        """The natural log: losses, entropies and perplexities are in nats."""
+        with np.errstate(divide="ignore"):
+            return np.log(x)
+
+    def shift(self, z, axis):
+        """The max of each slice along `axis`, kept as a length-1 axis, to subtract before exp.
+        An all −inf slice shifts by 0, so it stays −inf instead of becoming NaN."""
+        m = np.max(z, axis=axis, keepdims=True)
+        return np.where(np.isfinite(m), m, 0.0)
+
+    def total(self, e, axis):
+        """Σ along `axis`, kept as a length-1 axis so that it divides its own slice."""
+        return np.sum(e, axis=axis, keepdims=True)
+
+    def mean(self, losses):
+        """The batch's loss: the mean over its N entries."""
+        return np.mean(losses)
+
+    def pick(self, x, targets):
+        """x[n, targets[n]] for each row n: the target class's entry of every row."""
+        targets = np.asarray(targets)
+        return x[np.arange(x.shape[0]), targets]
+
+    def xlogx(self, p, log_p):
+        """p · log p with 0 · log 0 = 0, the limit, as entropy needs."""
+        return np.where(p > 0, p * log_p, 0.0)
+
+    # --- composed pieces: a mistake in an elementary one reaches these too -----------------------
+
+    def logsumexp(self, z, axis=-1, keepdims=False):
+        """m + log Σ e^(z − m) along `axis`, m the slice's max."""
+        m = self.shift(z, axis)
+        lse = self._lse_from(z, m, axis)
+        return lse if keepdims else np.squeeze(lse, axis=axis)
+
+    def _lse_from(self, z, m, axis):
+        return m + self.log(self.total(self.exp(z - m), axis))
+
+    def softmax(self, z, axis=-1):
+        """e^(z − m) / Σ e^(z − m) along `axis`."""
+        e = self.exp(z - self.shift(z, axis))
+        return e / self.total(e, axis)
+
+    def log_softmax(self, z, axis=-1):
+        """z − logsumexp(z): finite wherever z is, even where softmax underflows to 0."""
+        return z - self.logsumexp(z, axis=axis, keepdims=True)
+
+
+# --- buggy blocks: one class per way a learner gets a shared piece wrong ------------------------
+
+class NoMaxShift(Blocks):
+    """e^z straight away: overflows to inf (then NaN) for logits above about 709."""
+
+    misconception = "no_max_shift"
+
+    def shift(self, z, axis):
+        return np.zeros_like(np.max(z, axis=axis, keepdims=True))
+
+
+class GlobalMaxShift(Blocks):
+    """One max for the whole array: a row far below it underflows to 0/0."""
+
+    misconception = "global_max_shift"
+
+    def shift(self, z, axis):
+        m = np.max(z, axis=None, keepdims=True)
+        return np.where(np.isfinite(m), m, 0.0)
+
+
+class LseForgetsMax(Blocks):
+    """log Σ e^(z − m) without adding m back."""
+
+    misconception = "lse_forgets_max"
+
+    def _lse_from(self, z, m, axis):
+        return self.log(self.total(self.exp(z - m), axis))
+
+
+class NegInfNan(Blocks):
+    """An all −inf slice shifted by its own max, −inf: −inf − (−inf) is NaN."""
+
+    misconception = "neg_inf_nan"
+
+    def shift(self, z, axis):
+        return np.max(z, axis=axis, keepdims=True)
+
+
+class LogOfSoftmax(Blocks):
+    """log(softmax(z)): −inf where a probability underflows to 0."""
+
+    misconception = "log_of_softmax"
+
+    def log_softmax(self, z, axis=-1):
+        return self.log(self.softmax(z, axis=axis))
+
+
+class SumNotMean(Blocks):
+    """The batch's losses added up instead of averaged."""
+
+    misconception = "sum_not_mean"
+
+    def mean(self, losses):
+        return np.sum(losses)
+
+
+class TargetsAsColumns(Blocks):
+    """x[:, targets]: every row's entries at every target, an (N, N) block."""
+
+    misconception = "wrong_target_indexing"
+
+    def pick(self, x, targets):
+        return x[:, np.asarray(targets)]
+
+
+class TargetsAsRows(Blocks):
+    """x[targets]: whole rows chosen by the targets."""
+
+    misconception = "wrong_target_indexing"
+
+    def pick(self, x, targets):
+        return x[np.asarray(targets)]
+
+
+class LogBaseTwo(Blocks):
+    """log2: bits instead of nats."""
+
+    misconception = "wrong_log_base"
+
+    def log(self, x):
+        with np.errstate(divide="ignore"):
+            return np.log2(x)
+
+
+class LogBaseTen(Blocks):
+    """log10: the calculator's log."""
+
+    misconception = "wrong_log_base"
+
+    def log(self, x):
+        with np.errstate(divide="ignore"):
+            return np.log10(x)
+
+
+class ZeroTimesLogZero(Blocks):
+    """p · log p taken literally: 0 · (−inf) is NaN."""
+
+    misconception = "entropy_nan_zero_prob"
+
+    def xlogx(self, p, log_p):
+        with np.errstate(invalid="ignore"):
+            return p * log_p
+
+
+class SumOverLastAxis(Blocks):
+    """The max along `axis` but the sum along the last axis (or the reverse, below)."""
+
+    misconception = "wrong_axis"
+
+    def total(self, e, axis):
+        return np.sum(e, axis=-1, keepdims=True)
+
+
+class ShiftOverLastAxis(Blocks):
+    misconception = "wrong_axis"
+
+    def shift(self, z, axis):
+        m = np.max(z, axis=-1, keepdims=True)
+        return np.where(np.isfinite(m), m, 0.0)
+
+
+class SumOverFirstAxis(Blocks):
+    """Σ down the columns: each column sums to one instead of each row."""
+
+    misconception = "wrong_axis"
+
+    def total(self, e, axis):
+        return np.sum(e, axis=0, keepdims=True)
+
+
+class SumOverEverything(Blocks):
+    """One Σ for the whole array."""
+
+    misconception = "wrong_axis"
+
+    def total(self, e, axis):
+        return np.sum(e, axis=None, keepdims=True)
+
+
+class SumWithoutKeepdims(Blocks):
+    """Σ without keepdims: (N,) against (N, K) broadcasts along the wrong axis, or raises."""
+
+    misconception = "missing_keepdims"
+
+    def total(self, e, axis):
+        return np.sum(e, axis=axis)
+
+
+class ShiftWithoutKeepdims(Blocks):
+    misconception = "missing_keepdims"
+
+    def shift(self, z, axis):
+        m = np.max(z, axis=axis)
+        return np.where(np.isfinite(m), m, 0.0)
+
+
+RIGHT = Blocks()
+BUGGY: tuple[Blocks, ...] = tuple(cls() for cls in (
+    NoMaxShift, GlobalMaxShift, LseForgetsMax, NegInfNan, LogOfSoftmax, SumNotMean,
+    TargetsAsColumns, TargetsAsRows, LogBaseTwo, LogBaseTen, ZeroTimesLogZero,
+    SumOverLastAxis, ShiftOverLastAxis, SumOverFirstAxis, SumOverEverything,
+    SumWithoutKeepdims, ShiftWithoutKeepdims))
+
+
+def overridden(blocks: Blocks) -> set[str]:
+    """The methods a buggy block replaces."""
+    names: set[str] = set()
+    for cls in type(blocks).__mro__:
+        if cls is Blocks:
+            break
+        names |= {k for k, v in vars(cls).items() if callable(v)}
+    return names
+
+
+class _Recorder(Blocks):
+    """The right blocks, noting every method the formula calls (directly or through another)."""
+
+    def __init__(self):
+        self.called: set[str] = set()
+
+    def __getattribute__(self, name):
+        if not name.startswith("__") and name not in ("called",) and \
+                callable(getattr(Blocks, name, None)):
+            object.__getattribute__(self, "called").add(name)
+        return object.__getattribute__(self, name)
+
+
+def uses(formula: Callable, example: tuple) -> set[str]:
+    """The block methods `formula(blocks, *example)` calls."""
+    recorder = _Recorder()
+    with np.errstate(all="ignore"):
+        formula(recorder, *example)
+    return recorder.called
+
+
+def _on(blocks: Blocks, formula: Callable) -> Callable:
+    fn = partial(formula, blocks)
+    fn.__name__ = f"{formula.__name__.lstrip('_')}_{type(blocks).__name__}"
+    fn.__doc__ = formula.__doc__
+    return fn
+
+
+def compose(formula: Callable, example: tuple,
+            exclude: tuple[str, ...] = ()) -> tuple[Callable, tuple[Twin, ...]]:
+    """The reference `formula` makes on the right blocks, and a twin for each buggy block whose
+    replaced methods the formula calls on `example` (except those whose misconception is in
+    `exclude`: a mistake the problem's contract makes harmless)."""
+    called = uses(formula, example)
+    reference = _on(RIGHT, formula)
+    twins = tuple(Twin(b.misconception, _on(b, formula)) for b in BUGGY
+                  if overridden(b) & called and b.misconception not in exclude)
+    return reference, twins
+
+
+# --- the shared references, for chapters and widgets ------------------------------------------
+
+def softmax(z, axis=-1):
+    """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m) along `axis`, with m the max of the slice."""
+    return RIGHT.softmax(RIGHT.asarray(z), axis=axis)
+
+
+def logsumexp(z, axis=-1, keepdims=False):
+    """log Σ_j e^(z_j) along `axis` = m + log Σ_j e^(z_j − m), m each slice's max; −inf for an
+    all −inf slice."""
+    return RIGHT.logsumexp(RIGHT.asarray(z), axis=axis, keepdims=keepdims)
+
+
+def log_softmax(z, axis=-1):
+    """z − logsumexp(z) along `axis`, never forming the probabilities."""
+    return RIGHT.log_softmax(RIGHT.asarray(z), axis=axis)
