@@ -19,9 +19,11 @@ import inspect
 import os
 from typing import Any
 
+from tutor.classroom import join, leave
+from tutor.classroom import record as _share
 from tutor.result import Result
 
-__all__ = ["check", "hint", "solution", "progress", "problems", "quiz", "Result"]
+__all__ = ["check", "hint", "solution", "progress", "problems", "quiz", "join", "leave", "Result"]
 
 
 def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Result:
@@ -65,6 +67,7 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
                 f"No function named {item.name} was found, but there is {' and '.join(close)}: "
                 f"rename it `{item.name}`, or pass it: tutor.check({item.id!r}, {close[0]})."))
     store.record_check(item.id, result.status, result.misconception)
+    _share(result)  # to the workshop's dashboard, in the background, if joined
     return _strict(result)
 
 

@@ -3,6 +3,7 @@
     tutor list              every problem and quiz, by chapter
     tutor progress          your progress table
     tutor assign [--check]  write exercises/ from solutions/ (or verify they are in step)
+    tutor classroom         the workshop server and its live dashboard
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     assign = sub.add_parser("assign", help="write exercises/ from solutions/")
     assign.add_argument("--check", action="store_true", help="fail if exercises/ is stale")
     assign.set_defaults(run=cmd_assign)
+    classroom = sub.add_parser("classroom", help="the workshop server and its live dashboard")
+    from tutor.classroom import cli as classroom_cli
+
+    classroom_cli.add_arguments(classroom)
+    classroom.set_defaults(run=classroom_cli.run)
     args = parser.parse_args(argv)
     try:
         code = args.run(args)
