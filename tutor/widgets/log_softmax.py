@@ -15,7 +15,8 @@ GAP = 800.0
 FLOOR = 1e-17
 """Errors of exactly 0 are drawn here, at the bottom of the log axis."""
 CEILING = 1e4
-"""−inf is drawn here, at the top, on a row labelled "−inf"."""
+"""An infinite error (the returned value is −inf) is drawn here, at the top, on a row labelled
+"∞ (−inf returned)"."""
 DTYPES = (np.float32, np.float64)
 # One colour per dtype; log(softmax) solid, log-softmax dashed.
 COLOURS = {"float32": "#ef6c00", "float64": "#6a1b9a"}
@@ -34,7 +35,8 @@ def exact_log_prob(gap):
 
 
 def _error(computed, exact):
-    """Distance from the true value, as drawn: −inf at the ceiling, 0 at the floor."""
+    """Distance from the true value, as drawn: an infinite error (a returned −inf) at the ceiling,
+    0 at the floor."""
     computed = np.asarray(computed, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         err = np.abs(computed - exact)
@@ -53,7 +55,7 @@ class LogSoftmaxGapExplorer(Explorer):
     """Logits (0, −gap): the log-probability of the second one, −gap − log(1 + e^(−gap)),
     computed as log(softmax(z)) and as log_softmax(z), each in float32 and float64.
 
-    The plot shows each method's error against the gap (log scale; −inf drawn on the top row),
+    The plot shows each method's error against the gap (log scale; the infinite error of a returned −inf drawn on the top row),
     with dots at the slider's gap; the readout gives the four values. log(softmax) loses digits
     once e^(−gap) leaves the normal floats (87.3 in float32, 708.4 in float64) and is −inf past
     104.0 and 745.1; log-softmax stays on the floor. `log_softmax` is the function used for the
@@ -94,7 +96,7 @@ class LogSoftmaxGapExplorer(Explorer):
         ax.set_xlim(0, GAP)
         ax.set_ylim(FLOOR / 3, CEILING * 5)
         ax.set_yticks([FLOOR, 1e-12, 1e-8, 1e-4, 1.0, CEILING],
-                      ["0", "1e−12", "1e−8", "1e−4", "1", "−inf"])
+                      ["0", "1e−12", "1e−8", "1e−4", "1", "∞ (−inf returned)"])
         ax.set_xlabel("gap: the logits are (0, −gap)")
         ax.set_ylabel("error of log p₂")
         ax.legend(loc="center", bbox_to_anchor=(0.55, 0.45), fontsize=8, frameon=False)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
 
 from tutor.widgets import Explorer, LivePlot, int_slider, slider
 
@@ -24,6 +26,8 @@ SAMPLED = "#2e7d32"
 BOUNDARY = "#c62828"
 ACCURACY = "#1565c0"
 GAP = "#ef5350"
+UNDER = "#ff8f00"
+"""The gap of an underconfident bin lies inside its accuracy bar: hatched, so the bar shows."""
 
 
 # --- the formulas the explorers draw ------------------------------------------------------------
@@ -233,11 +237,25 @@ class SamplingExplorer(Explorer):
 
 # --- 2. temperature scaling on a reliability diagram --------------------------------------------
 
+def _paint_gap(bar, overconfident: bool) -> None:
+    """Red and filled above the accuracy bar; orange hatching inside it, so the blue shows
+    through instead of turning purple."""
+    if overconfident:
+        bar.set_facecolor((*to_rgb(GAP), 0.6))
+        bar.set_edgecolor("none")
+        bar.set_hatch(None)
+    else:
+        bar.set_facecolor("none")
+        bar.set_edgecolor(UNDER)
+        bar.set_hatch("////")
+
+
 class CalibrationExplorer(Explorer):
     """A temperature slider on the predictions softmax(logits / T) of a classifier.
 
     Left: the reliability diagram: for each confidence bin (lo, hi], a bar of the accuracy of
-    the predictions in it, the gap to their mean confidence in red, and the diagonal of perfect
+    the predictions in it, the gap to their mean confidence (red above the bar where the bin is
+    overconfident, orange hatching inside it where it is underconfident), and the diagonal of perfect
     calibration. Right: the NLL and the ECE against T, with the slider's T marked and the T of
     lowest NLL (what temperature scaling fits). Accuracy does not move: T never changes the
     argmax. Default data: `overconfident_classifier()`, overconfident by 2.5.
@@ -259,15 +277,18 @@ class CalibrationExplorer(Explorer):
         centres = (np.arange(n_bins) + 0.5) * width
         self.accuracy_bars = diagram.bar(centres, np.zeros(n_bins), width * 0.95,
                                          color=ACCURACY, label="accuracy")
-        self.gap_bars = diagram.bar(centres, np.zeros(n_bins), width * 0.95, color=GAP,
-                                    alpha=0.45,
-                                    label="gap to mean confidence")
+        self.gap_bars = diagram.bar(centres, np.zeros(n_bins), width * 0.95)
+        over = Patch(facecolor=GAP, alpha=0.6, label="gap: confidence above accuracy")
+        under = Patch(facecolor="none", edgecolor=UNDER, hatch="////",
+                      label="gap: confidence below accuracy")
         diagram.plot([0, 1], [0, 1], color="#424242", ls="--", lw=1, label="calibrated")
         diagram.set_xlim(0, 1)
         diagram.set_ylim(0, 1)
         diagram.set_xlabel("confidence (max probability), bins (lo, hi]")
         diagram.set_ylabel("accuracy in the bin")
-        diagram.legend(loc="upper left", fontsize=8, frameon=False)
+        handles, _ = diagram.get_legend_handles_labels()
+        diagram.legend(handles=[*handles, over, under], loc="upper left", fontsize=8,
+                       frameon=False)
         diagram.set_title("accuracy per confidence bin", fontsize=10)
 
         grid = np.geomspace(0.25, 5.0, 60)
@@ -315,6 +336,7 @@ class CalibrationExplorer(Explorer):
             bar.set_height(a)
             gap_bar.set_y(min(a, c))
             gap_bar.set_height(abs(c - a))
+            _paint_gap(gap_bar, overconfident=c >= a)
         self.cursor.set_xdata([m["T"], m["T"]])
         self.nll_marker.set_data([m["T"]], [m["nll"]])
         self.ece_marker.set_data([m["T"]], [m["ece"]])
