@@ -302,7 +302,7 @@ QUIZZES = [
             Choice("σ(a − b)", True, "Right: divide top and bottom by e^b."),
             Choice("σ(a) ", False, "That ignores b; only the difference a − b matters."),
             Choice("σ(a) / (σ(a) + σ(b))", False, "Try a = b = 10: the softmax gives 1/2, and so "
-                   "does this, but a = 1, b = 0 gives 0.731 vs 0.576."),
+                   "does this, but a = 1, b = 0 gives σ(1) = 0.731 vs 0.7311 / 1.2311 = 0.594."),
             Choice("a / (a + b)", False, "Logits can be negative; softmax exponentiates first."),
         ),
     ),
