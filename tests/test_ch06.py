@@ -20,7 +20,7 @@ from learners import (
 from scipy import optimize, special, stats
 
 import tutor
-from tutor import checking, registry
+from tutor import checking, registry, statistics
 from tutor.chapters import ch06_temperature as ch06
 
 
@@ -868,37 +868,6 @@ def test_many_correct_samplers_with_different_seeds_all_pass():
             assert result.passed, f"{answer.__name__}, seed {seed}: {result.message}"
 
 
-def test_the_goodness_of_fit_test_is_calibrated_under_the_null():
-    """Counts drawn from the very probabilities tested: p-values are uniform, so the fraction
-    under 1 % is about 1 %, and none comes near the 1e-9 threshold."""
-    rng = np.random.default_rng(0)
-    probs = ch06.softmax(np.array([2.0, 1.0, 0.5, -0.5, -1.0, -3.0, -6.0]) / 0.7)
-    counts = rng.multinomial(ch06.DRAWS, probs, size=20_000)
-    p_values = np.array([ch06.goodness_of_fit(probs, c) for c in counts])
-    assert 0.007 < np.mean(p_values < 0.01) < 0.013
-    assert p_values.min() > ch06.ALPHA
-
-
-def test_the_two_sample_test_is_calibrated_under_the_null():
-    rng = np.random.default_rng(1)
-    probs = ch06.softmax(np.array([1.0, 0.0, -0.5, 2.0, -4.0]))
-    a = rng.multinomial(ch06.DRAWS, probs, size=5_000)
-    b = rng.multinomial(ch06.DRAWS, probs, size=5_000)
-    p_values = np.array([ch06.same_distribution(x, y) for x, y in zip(a, b, strict=True)])
-    assert 0.006 < np.mean(p_values < 0.01) < 0.014
-    assert p_values.min() > ch06.ALPHA
-
-
-def test_a_token_the_distribution_cannot_produce_fails_at_once():
-    assert ch06.goodness_of_fit([1.0, 0.0, 0.0], [999, 1, 0]) == 0.0
-
-
-def test_a_rare_token_drawn_too_often_fails_even_with_one_pooled_group():
-    probs = np.array([1 - 1e-6, 1e-6])  # every pooled group but one expects < 10 draws
-    assert ch06.goodness_of_fit(probs, [ch06.DRAWS, 0]) == 1.0
-    assert ch06.goodness_of_fit(probs, [ch06.DRAWS - 5, 5]) < ch06.ALPHA
-
-
 def test_ignoring_the_generator_is_named_and_explained():
     result = tutor.check("sample_next_token", w_sample_global_choice, seed=0)
     assert result.misconception == "ignores_rng"
@@ -996,7 +965,7 @@ def test_each_twin_sampler_draws_from_the_distribution_it_declares():
             generator = np.random.default_rng(seed.seed)
             tokens = [twin.fn(logits, T, generator) for _ in range(ch06.DRAWS)]
             counts = np.bincount(tokens, minlength=len(logits))
-            assert ch06.goodness_of_fit(p, counts) > 1e-6, (twin.fn.__name__, case.note)
+            assert statistics.goodness_of_fit(p, counts) > 1e-6, (twin.fn.__name__, case.note)
 
 
 def test_returning_an_array_of_one_token_is_explained():

@@ -10,7 +10,7 @@ Two kinds of contract need more than "compare an array with the reference":
 - A random draw. The `call` hook of `sample_next_token` draws many tokens with copies of one
   seeded generator and returns their frequencies; `compare` is a chi-square test against
   softmax(z / T), `agree` the same test against the distribution a buggy twin declares it draws
-  from. The same calls replayed with a second copy of the generator must give the same tokens,
+  from (both tests live in `tutor.statistics`). The same calls replayed with a second copy of the generator must give the same tokens,
   or the verdict "different draws from the same seed" names `ignores_rng`.
 """
 
@@ -21,18 +21,12 @@ import copy
 import numpy as np
 
 from tutor.chapters import _inputs
-from tutor.chapters.ch02_softmax import softmax
+from tutor.chapters.blocks import log_softmax, softmax
 from tutor.checking import NotAnArray, as_array, compare_arrays, fmt_value
 from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.statistics import goodness_of_fit, same_distribution
 
 CHAPTER = "06_temperature"
-
-
-def log_softmax(z, axis=-1):
-    """z − logsumexp(z) along `axis`, with the max shift: finite wherever z is."""
-    z = np.asarray(z, dtype=float)
-    m = z.max(axis=axis, keepdims=True)
-    return z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
 
 
 # --- verdicts: what a call did when the contract asks for a ValueError -------------------------
@@ -502,8 +496,6 @@ REPLAYS = 100
 GREEDY_CALLS = 3
 ALPHA = 1e-9
 """False-failure rate of each chi-square test; with fewer than ten per check, under 1e-8."""
-MIN_EXPECTED = 10.0
-"""Tokens are pooled until every group expects this many draws, where the test is accurate."""
 SAME_SEED_DIFFERENT_DRAWS = "different tokens from two generators with the same seed"
 
 
@@ -573,18 +565,19 @@ def _call_sampler(fn, case):
         return Exact(p)
     calls = GREEDY_CALLS if T == 0 else DRAWS
     first = copy.deepcopy(rng)
+    again = copy.deepcopy(rng) if T > 0 else None
     tokens = []
-    for _ in range(calls):
+    for i in range(calls):
         t = _token(fn(logits, T, first), V)
         if isinstance(t, str):
             return _verdict(t)
         tokens.append(t)
+        # The replay goes along with the first draws, so that a sampler ignoring `rng` is
+        # caught within a few calls instead of after all DRAWS of them.
+        if again is not None and i < REPLAYS and _token(fn(logits, T, again), V) != t:
+            return _verdict(SAME_SEED_DIFFERENT_DRAWS)
     if T == 0:
         return np.array(tokens)
-    again = copy.deepcopy(rng)
-    for t in tokens[:REPLAYS]:
-        if _token(fn(logits, T, again), V) != t:
-            return _verdict(SAME_SEED_DIFFERENT_DRAWS)
     return np.bincount(tokens, minlength=V) / DRAWS
 
 
@@ -597,59 +590,6 @@ def _sampler_expectation(case):
     if T == 0:
         return np.full(GREEDY_CALLS, np.argmax(z))
     return softmax(z / T)
-
-
-def _pooled(expected, counts):
-    """Tokens merged, least likely first, into groups that expect ≥ MIN_EXPECTED draws each:
-    (expected per group, counts per group for each row of `counts`)."""
-    groups, current, total = [], [], 0.0
-    for i in np.argsort(expected, kind="stable"):
-        current.append(i)
-        total += expected[i]
-        if total >= MIN_EXPECTED:
-            groups.append(current)
-            current, total = [], 0.0
-    if current:
-        if groups:
-            groups[-1] += current
-        else:
-            groups.append(current)
-    e = np.array([expected[g].sum() for g in groups])
-    c = np.array([[row[g].sum() for g in groups] for row in counts])
-    return e, c
-
-
-def goodness_of_fit(probs, counts) -> float:
-    """p-value of a chi-square test of `counts` (draws per token) against `probs`.
-
-    Tokens a correct sampler could essentially never draw (probability under 1e-12) but which
-    were drawn give 0 at once. Tokens are pooled until each group expects ≥ MIN_EXPECTED draws;
-    when that leaves one group, the rare tokens are tested alone with a Poisson tail.
-    """
-    from scipy import special
-
-    probs = np.asarray(probs, dtype=float)
-    counts = np.asarray(counts, dtype=float)
-    n = counts.sum()
-    if np.any((probs < 1e-12) & (counts > 0)):
-        return 0.0
-    e, (c,) = _pooled(n * probs, counts[None])
-    if len(e) >= 2:
-        return float(special.chdtrc(len(e) - 1, np.sum((c - e) ** 2 / e)))
-    rare = probs < probs.max()
-    drawn, mean = counts[rare].sum(), n * probs[rare].sum()
-    return 1.0 if drawn <= mean else float(special.pdtrc(drawn - 1, mean))
-
-
-def same_distribution(counts_a, counts_b) -> float:
-    """p-value of a chi-square test that two samples of equal size come from one distribution."""
-    from scipy import special
-
-    a, b = np.asarray(counts_a, dtype=float), np.asarray(counts_b, dtype=float)
-    e, c = _pooled((a + b) / 2, np.stack([a, b]))
-    if len(e) < 2:
-        return 1.0
-    return float(special.chdtrc(len(e) - 1, np.sum((c - e) ** 2 / e)))
 
 
 def _compare_sampler(expected, got, tol) -> str | None:
