@@ -21,7 +21,7 @@ from typing import Any
 
 from tutor.classroom import join, leave
 from tutor.classroom import record as _share
-from tutor.result import Result
+from tutor.result import Note, Result
 
 __all__ = ["check", "hint", "solution", "progress", "problems", "quiz", "join", "leave", "Result"]
 
@@ -42,17 +42,18 @@ def check(problem: str, answer: Any = None, *, seed: int | None = None) -> Resul
         example = f"tutor.check({name!r}, {name})" if name in registry.all_items() else \
             "tutor.check('softmax', my_softmax)"
         return _strict(Result(name or type(problem).__name__, "failed",
-                              f"tutor.check takes the problem's id, a string, first: {example}."))
+                              f"tutor.check takes the problem's id, a string, first: {example}.",
+                              next_step=""))
     try:
         item = registry.get(problem)
     except KeyError as e:
-        result = Result(str(problem), "failed", e.args[0])
+        result = Result(str(problem), "failed", e.args[0], next_step="")
         return _strict(result)
     if seed is not None and (isinstance(seed, bool) or not hasattr(seed, "__index__")
                              or seed.__index__() < 0):
         return _strict(Result(item.id, "failed", f"seed={seed!r} cannot repeat a check: give "
                               "the whole number ≥ 0 that an earlier result shows as its .seed, "
-                              "or leave seed out."))
+                              "or leave seed out.", next_step=""))
     seed = None if seed is None else seed.__index__()
     if isinstance(item, Quiz):
         from tutor.quizzes import check_answer
@@ -77,34 +78,19 @@ def _strict(result: Result) -> Result:
     return result
 
 
-class _Text:
-    """Markdown in a notebook, plain text in a console."""
-
-    def __init__(self, markdown: str):
-        self.markdown = markdown
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown
-
-    def __repr__(self) -> str:
-        return self.markdown
-
-    __str__ = __repr__
-
-
 def _find(id: str):
-    """The problem or quiz `id`, or a `_Text` saying there is none (and what was meant)."""
+    """The problem or quiz `id`, or a `Note` saying there is none (and what was meant)."""
     from tutor import registry
 
     if not isinstance(id, str):
         name = getattr(id, "__name__", None)
         name = name if name in registry.all_items() else "softmax"
-        return _Text(f"Give the problem's id as a string, e.g. {name!r}; tutor.problems() lists "
+        return Note(f"Give the problem's id as a string, e.g. {name!r}; tutor.problems() lists "
                      "them.")
     try:
         return registry.get(id)
     except KeyError as e:
-        return _Text(e.args[0])
+        return Note(e.args[0])
 
 
 def _level(level: Any) -> int | None:
@@ -121,23 +107,23 @@ def _level(level: Any) -> int | None:
     return None
 
 
-def hint(problem: str, level: int | None = None) -> _Text:
+def hint(problem: str, level: int | None = None) -> Note:
     """The next hint for `problem` (or hint number `level`); the last is nearly the answer."""
     from tutor import misconceptions
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
     item = _find(problem)
-    if isinstance(item, _Text):
+    if isinstance(item, Note):
         return item
     if isinstance(item, Quiz):
-        return _Text(f"**Hint for {item.id}:** reread the question; each wrong choice explains "
+        return Note(f"**Hint for {item.id}:** reread the question; each wrong choice explains "
                      "itself when you pick it.")
     entry = store.load()["problems"].get(item.id, {})
     n = len(item.hints)
     level = min(entry.get("hints_seen", 0) + 1, n) if level is None else _level(level)
     if level is None or not 1 <= level <= n:
-        return _Text(f"{item.id} has hints 1 to {n}: `tutor.hint({item.id!r}, 1)` to "
+        return Note(f"{item.id} has hints 1 to {n}: `tutor.hint({item.id!r}, 1)` to "
                      f"`tutor.hint({item.id!r}, {n})`, or `tutor.hint({item.id!r})` for the next "
                      "one.")
     store.record_hint(item.id, level)
@@ -148,30 +134,30 @@ def hint(problem: str, level: int | None = None) -> _Text:
         text += f"\n\nYour last failing check looked like *{m.name}*: {m.explanation}"
     if level < n:
         text += f"\n\nMore: `tutor.hint({item.id!r})`"
-    return _Text(text)
+    return Note(text)
 
 
-def solution(problem: str, confirm: bool = False) -> _Text:
+def solution(problem: str, confirm: bool = False) -> Note:
     """The model answer to `problem`. Before your first attempt it asks you to confirm."""
     from tutor import progress_store as store
     from tutor.problem import Quiz
 
     item = _find(problem)
-    if isinstance(item, _Text):
+    if isinstance(item, Note):
         return item
     entry = store.load()["problems"].get(item.id, {})
     if not entry.get("attempts") and not confirm:
-        return _Text(f"You have not tried `{item.id}` yet. Trying first is how it sticks; a hint "
+        return Note(f"You have not tried `{item.id}` yet. Trying first is how it sticks; a hint "
                      f"may be enough: `tutor.hint({item.id!r})`. To see the answer anyway, run "
                      f"`tutor.solution({item.id!r}, confirm=True)`.")
     store.record_solution(item.id)
     if isinstance(item, Quiz):
         if item.choices:
             right = [f"{chr(97 + i)}) {c.text}" for i, c in enumerate(item.choices) if c.correct]
-            return _Text(f"**{item.id}:** {'; '.join(right)}. {item.explanation}")
-        return _Text(f"**{item.id}:** {item.answer:g}. {item.explanation}")
+            return Note(f"**{item.id}:** {'; '.join(right)}. {item.explanation}")
+        return Note(f"**{item.id}:** {item.answer:g}. {item.explanation}")
     source = inspect.getsource(item.reference)
-    return _Text(f"**Model answer for `{item.id}`**\n\n```python\n{source}```")
+    return Note(f"**Model answer for `{item.id}`**\n\n```python\n{source}```")
 
 
 def progress():
@@ -188,10 +174,10 @@ def quiz(id: str):
     from tutor.quizzes import QuizWidget
 
     item = _find(id)
-    if isinstance(item, _Text):
+    if isinstance(item, Note):
         return item
     if not isinstance(item, Quiz):
-        return _Text(f"{item.id!r} is a coding problem, not a quiz; check it with "
+        return Note(f"{item.id!r} is a coding problem, not a quiz; check it with "
                      f"tutor.check({item.id!r}).")
     return QuizWidget(item, on_result=lambda r: store.record_check(item.id, r.status,
                                                                    r.misconception))

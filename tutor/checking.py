@@ -1,41 +1,50 @@
 """The checking engine: make inputs, call the learner safely, compare, diagnose.
 
 A check runs the learner's function on inputs drawn afresh from a per-call seed plus the
-problem's fixed probes. Inputs are read-only copies, outputs are compared with a float64 reference
-at tolerances scaled to the dtypes involved, and a failure is compared with every buggy twin: a
-twin that agrees with the learner wherever the learner is wrong names the misconception.
+problem's fixed probes. Inputs are read-only copies (see `tutor.sandbox`), outputs are compared
+with a float64 reference at tolerances scaled to the dtypes involved, and a case may instead
+require an exception (`case(..., raises=ValueError)`).
+
+A failure is diagnosed from the earliest kind of input it shows on: ordinary inputs, then edge
+probes, then validation. A buggy twin that agrees with the learner on those failures names the
+misconception; failing that, a symptom does (one the problem declares, the exception a twin
+raises there with a message of the same shape, or the wrong shape a twin returns). Failures
+left unexplained may name a second mistake. Nothing matching: a plain expected-vs-got message.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import dis
+import dataclasses
+import functools
 import inspect
-import linecache
-import os
 import re
 import secrets
-import signal
 import sys
-import textwrap
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tutor import misconceptions
-from tutor.problem import Case, Problem
+from tutor.problem import KINDS, Case, Problem, Symptom
 from tutor.result import Result
-
-_TUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_LIBRARY_DIRS = (_TUTOR_DIR, os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
+from tutor.sandbox import (  # noqa: F401  (the sandbox's names, importable from here as before)
+    Outcome,
+    TimeUp,
+    call,
+    error_text,
+    float64_case,
+    frozen_case,
+    is_stub,
+    learner_line,
+    read_only,
+    time_limit,
+)
 
 # (rtol, atol, eps) per float dtype. The absolute tolerance also grows with the size of the
 # inputs: a correct float32 log-softmax of logits near 1e4 is off by about 1e4 · eps.
@@ -90,7 +99,7 @@ def as_array(x: Any) -> np.ndarray:
         a = np.asarray(x)
     except Exception as e:  # ragged lists and the like
         raise NotAnArray(f"{_a(type(x).__name__)} that numpy cannot read as an array "
-                         f"({_error_text(e)})") from None
+                         f"({error_text(e)})") from None
     if a.dtype.kind == "c":
         raise NotAnArray("complex numbers; the answer is real (take .real if the imaginary part "
                          "is zero)")
@@ -307,230 +316,10 @@ def _param_names(signature: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Calling the learner: read-only copies, a time limit, and exceptions located in their code
+# The check: one trial per case, then a verdict
 
 
-class TimeUp(BaseException):
-    """Raised inside a learner's call when the check's time runs out (not an Exception, so a
-    learner's `except Exception` cannot swallow it)."""
-
-
-class time_limit:
-    """Interrupt the block after `seconds` with `TimeUp`, where signals allow (the main thread);
-    elsewhere the caller compares clocks between calls.
-
-    The alarm repeats until the block ends, and from the second alarm on, the learner's code is
-    also stopped at its next line: code that catches the first `TimeUp` (a bare `except:` in a
-    loop) cannot keep the check running. An alarm only interrupts the learner's code (or a
-    library it called), never tutor's own, so the block always ends cleanly.
-    """
-
-    REPEAT = 0.05
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.expired = False
-        self.traced: list = []
-
-    def __enter__(self):
-        if self.seconds <= 0:
-            raise TimeUp
-        self.active = (threading.current_thread() is threading.main_thread()
-                       and hasattr(signal, "setitimer"))
-        if self.active:
-            self.previous = signal.signal(signal.SIGALRM, self._expire)
-            self.previous_trace = sys.gettrace()
-            signal.setitimer(signal.ITIMER_REAL, self.seconds, self.REPEAT)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self.active:
-            return
-        self.active = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, self.previous)
-        if self.traced:
-            sys.settrace(self.previous_trace)
-            for frame in self.traced:
-                frame.f_trace = None
-
-    def _expire(self, signum, frame):
-        if not self.active or not _in_learner_code(frame):
-            return
-        if self.expired:  # the first TimeUp was caught: stop the learner's code at its next line
-            self._trace(frame)
-        self.expired = True
-        raise TimeUp
-
-    def _trace(self, frame) -> None:
-        def stop(frame, event, arg):
-            if event in ("call", "line") and self.active and \
-                    not _is_library_file(frame.f_code.co_filename):
-                raise TimeUp
-            return stop
-        sys.settrace(stop)
-        while frame is not None:
-            frame.f_trace = stop
-            self.traced.append(frame)
-            frame = frame.f_back
-
-
-def read_only(x: Any) -> Any:
-    """A copy of `x` the learner cannot write to (numpy); torch tensors and lists are copied."""
-    if isinstance(x, list):
-        return [read_only(v) for v in x]
-    if isinstance(x, np.ndarray):
-        y = x.copy()
-        y.flags.writeable = False
-        return y
-    if _is_torch(x) and hasattr(x, "clone"):
-        y = x.detach().clone()
-        return y.requires_grad_(x.requires_grad) if x.is_leaf else y
-    return x
-
-
-def frozen_case(case: Case) -> Case:
-    return Case(tuple(read_only(a) for a in case.args),
-                {k: read_only(v) for k, v in case.kwargs.items()}, case.note)
-
-
-def float64_case(case: Case) -> Case:
-    """The case with float numpy arrays as float64, for the reference."""
-    def up(x):
-        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-            return x.astype(np.float64)
-        return x
-    return Case(tuple(up(a) for a in case.args), {k: up(v) for k, v in case.kwargs.items()},
-                case.note)
-
-
-@dataclass
-class Outcome:
-    """What one call did: returned `value`, or raised `error`."""
-
-    value: Any = None
-    error: BaseException | None = None
-    where: str = ""
-    """For an error: the learner's line that raised it."""
-    mutated: bool = False
-
-    @property
-    def raised(self) -> bool:
-        return self.error is not None
-
-
-def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
-    """Call `fn` on read-only copies of the case; never raises except `TimeUp` (and
-    `KeyboardInterrupt`, the learner's interrupt button)."""
-    frozen = frozen_case(case)
-    # Read-only numpy copies can still be written through (torch.as_tensor shares their memory),
-    # so every input is compared with the original after the call.
-    inputs = [(a, b) for a, b in zip([*frozen.args, *frozen.kwargs.values()],
-                              [*case.args, *case.kwargs.values()], strict=True)
-              if isinstance(a, (np.ndarray, list)) or _is_torch(a)]
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            if problem.call is not None:
-                value = problem.call(fn, frozen)
-            else:
-                value = fn(*frozen.args, **frozen.kwargs)
-    except (TimeUp, KeyboardInterrupt):
-        raise
-    except BaseException as e:  # SystemExit and the learner's own BaseExceptions included
-        mutated = isinstance(e, ValueError) and "read-only" in _error_text(e) or _changed(inputs)
-        return Outcome(error=e, where=learner_line(e), mutated=mutated)
-    return Outcome(value=value, mutated=_changed(inputs))
-
-
-def _changed(inputs: list) -> bool:
-    try:
-        return any(not _same_tensor(a, before) for a, before in inputs)
-    except Exception:  # an input the learner replaced by something else entirely
-        return True
-
-
-def _same_tensor(a, before) -> bool:
-    """True when the input `a` still holds the values of `before` (numpy, torch or a list)."""
-    if isinstance(before, list):
-        return isinstance(a, list) and len(a) == len(before) and all(
-            _same_tensor(x, y) if isinstance(y, (list, np.ndarray)) or _is_torch(y) else
-            x is y or x == y or (x != x and y != y) for x, y in zip(a, before, strict=True))
-    if _is_torch(a):
-        a, before = as_array(a), as_array(before)
-    if a.shape != before.shape or a.dtype != before.dtype:
-        return False
-    return bool(np.array_equal(a, before, equal_nan=a.dtype.kind in "fc"))
-
-
-def learner_line(error: BaseException) -> str:
-    """"line 4 of your cell: `return z / z.sum()`" for the last frame in the learner's code."""
-    frames = traceback.extract_tb(error.__traceback__)
-    own = [f for f in frames if not _is_library_file(f.filename)]
-    if not own:
-        return ""
-    frame = own[-1]
-    text = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
-    place = "your cell" if _is_cell(frame.filename) else Path(frame.filename).name
-    return f"line {frame.lineno} of {place}" + (f": `{text}`" if text else "")
-
-
-def _is_library_file(filename: str) -> bool:
-    """Frames of tutor, the standard library or installed packages are not the learner's."""
-    if filename.startswith("<"):
-        return filename.startswith("<frozen")
-    if filename.endswith((".pyx", ".pxd")):  # compiled numpy and scipy code
-        return True
-    path = os.path.abspath(filename)
-    return path.startswith(_LIBRARY_DIRS) or "site-packages" in path or "dist-packages" in path
-
-
-def _in_learner_code(frame) -> bool:
-    """True when `frame` runs the learner's code, or a library it called; False in tutor's own
-    code (between the learner's calls, or cleaning up after one)."""
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not _is_library_file(filename):
-            return True
-        if not filename.startswith("<") and os.path.abspath(filename).startswith(_TUTOR_DIR):
-            return False
-        frame = frame.f_back
-    return False
-
-
-def _is_cell(filename: str) -> bool:
-    return filename.startswith("<ipython-input") or "ipykernel_" in filename or \
-        filename.startswith("<cell")
-
-
-def is_stub(fn: Callable) -> bool:
-    """True for a function whose body is only a docstring and `...` (or `pass`)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-        body = tree.body[0].body
-    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
-        # No source (exec'd code): a stub's bytecode only returns None.
-        try:
-            code = fn.__code__
-        except Exception:  # not a plain function
-            return False
-        if code is None:
-            return False
-        ops = [(i.opname, i.argval) for i in dis.get_instructions(code)
-               if i.opname not in ("RESUME", "NOP")]
-        return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        body = body[1:]
-    return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(
-        s.value, ast.Constant) and s.value.value is Ellipsis) for s in body)
-
-
-# ---------------------------------------------------------------------------------------------
-# The check
-
-
-@dataclass
+@dataclass(eq=False)
 class _Trial:
     case: Case
     expected: Any
@@ -540,47 +329,84 @@ class _Trial:
 
 
 def _expected(problem: Problem, case: Case) -> Any:
+    if case.raises is not None:
+        return case.raises
     if problem.expect is not None:
         return problem.expect(case)
     ref_case = case if problem.reference_in_input_dtype else float64_case(case)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
+        frozen = frozen_case(ref_case)
         if problem.call is not None:
-            return problem.call(problem.reference, frozen_case(ref_case))
-        return problem.reference(*frozen_case(ref_case).args, **frozen_case(ref_case).kwargs)
+            return problem.call(problem.reference, frozen)
+        return problem.reference(*frozen.args, **frozen.kwargs)
+
+
+def _with_case(fn: Callable, *args: Any, case: Case) -> Any:
+    """fn(*args, case=case) when `fn` takes the case, else fn(*args): chapters' compare and
+    agree functions written as (expected, got, tol) keep working."""
+    return fn(*args, case=case) if _takes_case(fn) else fn(*args)
+
+
+@functools.cache
+def _takes_case(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "case" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _judge(problem: Problem, case: Case, expected: Any, outcome: Outcome) -> str | None:
-    if outcome.raised:
-        return f"raised {fmt_error(outcome.error)}"
     if outcome.mutated:
         return "changed its input in place"
-    compare = problem.compare or compare_arrays
-    return compare(expected, outcome.value,
-                   tolerance_for(problem, case, outcome.value, expected))
+    if case.raises is not None:
+        if outcome.raised and isinstance(outcome.error, case.raises):
+            return None
+        what = f"raised {fmt_error(outcome.error)}" if outcome.raised else \
+            f"returned {fmt_value(_safe_array(outcome.value))}"
+        return f"{what} instead of raising {case.raises.__name__}"
+    if outcome.raised:
+        return f"raised {fmt_error(outcome.error)}"
+    return _with_case(problem.compare or compare_arrays, expected, outcome.value,
+                      tolerance_for(problem, case, outcome.value, expected), case=case)
+
+
+_PROBES: dict[int, tuple[Problem, list[Case], list]] = {}
+_UNSET = object()
+
+
+def _probes(problem: Problem) -> tuple[list[Case], list]:
+    """The problem's fixed probes and their expected values, made once per problem: they are
+    the same at every check (the learner, twins and reference only ever see copies)."""
+    if id(problem) not in _PROBES or _PROBES[id(problem)][0] is not problem:
+        probes = list(problem.probes())
+        _PROBES[id(problem)] = (problem, probes, [_UNSET] * len(probes))
+    return _PROBES[id(problem)][1], _PROBES[id(problem)][2]
+
+
+def _drawn(problem: Problem, seed: int) -> list[Case]:
+    """The random cases of `seed`, of kind "ordinary" (or "validation" when they must raise)."""
+    rng = np.random.default_rng(seed)
+    return [c if c.raises is not None or c.kind != "edge" else dataclasses.replace(
+        c, kind="ordinary") for c in problem.generate(rng)]
 
 
 def cases_for(problem: Problem, seed: int) -> list[Case]:
     """The probes, then inputs drawn from `seed`."""
-    rng = np.random.default_rng(seed)
-    return [*problem.probes(), *problem.generate(rng)]
+    return [*_probes(problem)[0], *_drawn(problem, seed)]
 
 
 def fmt_error(e: BaseException) -> str:
-    """"ValueError: bad shape", or just "SystemExit" when the exception has no message."""
-    text = _error_text(e)
-    if len(text) > 300:
-        text = text[:300] + "…"
+    """"ValueError: bad shape", or just "SystemExit" when the exception has no message; a long
+    message is cut short (a numpy error can quote a whole array)."""
+    text = " ".join(error_text(e).split())
+    if len(text) > 160:
+        text = text[:160] + "…"
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _error_text(e: BaseException) -> str:
-    try:
-        return str(e)
-    except Exception:  # an exception class of the learner's whose __str__ fails
-        return ""
-
-
+_error_text = error_text  # the name this module used before the sandbox had its own
 _running = threading.local()
 
 
@@ -601,6 +427,41 @@ def run(problem: Problem, fn: Callable | None, seed: int | None = None) -> Resul
 
 
 def _run(problem: Problem, fn: Callable | None, seed: int) -> Result:
+    refusal = _refuse(problem, fn, seed)
+    if refusal is not None:
+        return refusal
+    with contextlib.suppress(Exception):  # only a head start; the check goes on regardless
+        _import_torch_first(fn)
+    probes, probe_expected = _probes(problem)
+    cases = [*probes, *_drawn(problem, seed)]
+    deadline = time.monotonic() + problem.time_limit
+    trials: list[_Trial] = []
+    for i, case in enumerate(cases):
+        if i < len(probes):
+            if probe_expected[i] is _UNSET:
+                probe_expected[i] = _expected(problem, case)
+            expected = probe_expected[i]
+        else:
+            expected = _expected(problem, case)
+        try:
+            with time_limit(deadline - time.monotonic()):
+                outcome = call(fn, case, problem)
+        except TimeUp:
+            return _result(problem, "timeout", seed,
+                           f"{problem.name} did not finish within the {problem.time_limit:g} s "
+                           f"time limit on {_fit_call(problem, case, 300)}. Look for a loop "
+                           "that never ends, or a Python loop over every element of a large "
+                           "array.")
+        trials.append(_Trial(case, expected, outcome, _judge(problem, case, expected, outcome)))
+        if time.monotonic() > deadline:
+            return _result(problem, "timeout", seed,
+                           f"{problem.name} took longer than the {problem.time_limit:g} s time "
+                           f"limit (last input: {_fit_call(problem, case, 300)}).")
+    return _verdict(problem, fn, trials, seed)
+
+
+def _refuse(problem: Problem, fn: Any, seed: int) -> Result | None:
+    """A result before any call: no function, not a function, a generator, a stub."""
     if fn is None:
         return _result(problem, "not_attempted", seed,
                        f"No function named {problem.name} was found. Define "
@@ -622,41 +483,27 @@ def _run(problem: Problem, fn: Callable | None, seed: int) -> Result:
         return _result(problem, "not_attempted", seed,
                        f"{problem.name} is still a stub (`...`). Write its body, then run "
                        "this check again.")
-    with contextlib.suppress(Exception):  # only a head start; the check goes on regardless
-        _import_torch_first(fn)
-    cases = cases_for(problem, seed)
-    deadline = time.monotonic() + problem.time_limit
-    trials: list[_Trial] = []
-    for case in cases:
-        expected = _expected(problem, case)
-        try:
-            with time_limit(deadline - time.monotonic()):
-                outcome = call(fn, case, problem)
-        except TimeUp:
-            return _result(problem, "timeout", seed,
-                           f"{problem.name} did not finish within the {problem.time_limit:g} s "
-                           f"time limit on {fmt_call(problem, case)}. Look for a loop that never "
-                           "ends, or a Python loop over every element of a large array.")
-        trials.append(_Trial(case, expected, outcome, _judge(problem, case, expected, outcome)))
-        if time.monotonic() > deadline:
-            return _result(problem, "timeout", seed,
-                           f"{problem.name} took longer than the {problem.time_limit:g} s time "
-                           f"limit (last input: {fmt_call(problem, case)}).")
+    return None
+
+
+def _verdict(problem: Problem, fn: Callable, trials: list[_Trial], seed: int) -> Result:
     failures = [t for t in trials if t.wrong]
     if not failures:
         return _passed(problem, trials, seed)
-    if all(t.outcome.value is None and not t.outcome.raised for t in failures) and \
-            len(failures) == len(trials):
+    if len(failures) == len(trials) and all(t.outcome.value is None and not t.outcome.raised
+                                            and t.case.raises is None for t in failures):
         return _result(problem, "failed", seed,
-                       f"{problem.name} returned None on {fmt_call(problem, failures[0].case)}. "
+                       f"{problem.name} returned None on "
+                       f"{_fit_call(problem, _smallest(failures).case, 300)}. "
                        "Did you forget the `return` statement?")
     mutation = [t for t in failures if t.outcome.mutated]
     if mutation:
-        return _diagnosed(problem, "mutates_input", _smallest(mutation), seed)
-    twin = _matching_twin(problem, trials)
-    if twin is not None:
-        return _diagnosed(problem, twin, _smallest(failures), seed)
-    raising = [t for t in failures if t.outcome.raised]
+        return _diagnosed(problem, _Diagnosis(("mutates_input",), _smallest(mutation)), trials,
+                          seed)
+    diagnosis = _diagnose(problem, trials, failures)
+    if diagnosis is not None:
+        return _diagnosed(problem, diagnosis, trials, seed)
+    raising = [t for t in failures if t.outcome.raised and t.case.raises is None]
     if raising:
         t = _smallest(raising)
         e = t.outcome.error
@@ -665,14 +512,37 @@ def _run(problem: Problem, fn: Callable | None, seed: int) -> Result:
         if isinstance(e, TypeError) and not where and not _accepts(fn, problem, t.case):
             advice = (f" The check calls your function like {problem.signature}; give it "
                       "exactly these parameters.")
-        return _result(problem, "error", seed,
-                       f"{fmt_error(e)}{where}, on {fmt_call(problem, t.case)}.{advice}")
+        return _result(problem, "error", seed, _fit(lambda width: (
+            f"{fmt_error(e)}{where}, on {_fit_call(problem, t.case, width)}.{advice}")))
     t = _smallest(failures)
     advice = " Does every path through it end in `return`?" \
-        if t.outcome.value is None and not t.outcome.mutated else ""
-    return _result(problem, "failed", seed,
-                   f"On {fmt_call(problem, t.case)}{_note(t.case)}, your {problem.name} "
-                   f"{t.wrong}.{advice}")
+        if t.outcome.value is None and not t.outcome.raised and t.case.raises is None else ""
+    return _result(problem, "failed", seed, _fit(lambda width: (
+        f"{_plainly(problem, t, width)}.{advice}{_invariant(problem, t, trials)}")))
+
+
+def _plainly(problem: Problem, t: _Trial, width: int) -> str:
+    """What went wrong on trial `t`, undiagnosed: "On softmax(z=[1., 2.]), your softmax has 1 of
+    2 entries wrong; ...", or, for a case that must raise, a sentence about the behaviour."""
+    if t.case.raises is not None:
+        return _should_raise(problem, t, width)
+    wrong = t.wrong if len(t.wrong) <= 260 else t.wrong[:260] + "…"
+    return f"On {_fit_call(problem, t.case, width)}{_note(t.case)}, your {problem.name} {wrong}"
+
+
+def _should_raise(problem: Problem, t: _Trial, width: int) -> str:
+    """"softmax_temperature(z=[2., 1., 0.], T=0.) should raise ValueError, since T ≤ 0 has no
+    meaning, but it returned [0.3333, 0.3333, 0.3333]"."""
+    since = f", since {t.case.note}" if t.case.note else ""
+    o = t.outcome
+    if o.mutated:
+        did = "tried to write into its input"
+    elif o.raised:
+        did = f"raised {fmt_error(o.error)}" + (f" at {o.where}" if o.where else "")
+    else:
+        did = f"returned {_fit_value(_safe_array(o.value), 120)}"
+    return (f"{_fit_call(problem, t.case, width)} should raise {t.case.raises.__name__}{since}, "
+            f"but it {did}")
 
 
 def _accepts(fn: Callable, problem: Problem, case: Case) -> bool:
@@ -705,47 +575,172 @@ def _import_torch_first(fn: Callable) -> None:
 
 
 def _note(case: Case) -> str:
-    return f" ({case.note})" if case.note else ""
+    return f" ({case.note})" if case.note and case.raises is None else ""
+
+
+def _size(t: _Trial) -> int:
+    return sum(int(np.prod(np.shape(a))) for a in _array_args(t.case)) or 1
 
 
 def _smallest(trials: list[_Trial]) -> _Trial:
-    def size(t: _Trial) -> int:
-        return sum(int(np.prod(np.shape(a))) for a in _array_args(t.case)) or 1
-    return min(trials, key=size)
+    return min(trials, key=_size)
 
 
-def _matching_twin(problem: Problem, trials: list[_Trial]) -> str | None:
-    """The misconception of the twin that agrees with the learner wherever the learner is
-    wrong, preferring the twin that agrees on the most inputs overall.
+# ---------------------------------------------------------------------------------------------
+# Diagnosis: which catalogued mistake, if any, explains the failures
+
+
+@dataclass
+class _Diagnosis:
+    ids: tuple[str, ...]
+    """The misconceptions named, the most telling first."""
+    shown: _Trial
+    """The failing input the message shows for the first."""
+    also: _Trial | None = None
+    """Where the second shows, when it is not on `shown`."""
+
+
+class _TwinRuns:
+    """Each twin's outcome on each trial, computed at most once per check."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.outcomes: dict[tuple[int, int], Outcome] = {}
+
+    def __call__(self, i: int, t: _Trial) -> Outcome:
+        key = (i, id(t))
+        if key not in self.outcomes:
+            # Twins are the course's own code on the course's own inputs: no time limit, which
+            # could interrupt a first `import torch` halfway and break torch for the session.
+            self.outcomes[key] = call(self.problem.twins[i].fn, t.case, self.problem)
+        return self.outcomes[key]
+
+
+def _deciding(failures: list[_Trial]) -> list[_Trial]:
+    """The failures of the earliest kind: ordinary inputs, then edges, then validation."""
+    for kind in KINDS:
+        chosen = [t for t in failures if t.case.kind == kind]
+        if chosen:
+            return chosen
+    return failures
+
+
+def _diagnose(problem: Problem, trials: list[_Trial], failures: list[_Trial]) -> _Diagnosis | None:
+    """Name the mistake from the earliest kind of input the learner fails on; then, if some
+    failures are left unexplained, a second mistake that explains them."""
+    runs = _TwinRuns(problem)
+    first = _explain(problem, trials, failures, runs, exclude=())
+    if first is None:
+        return None
+    ids, explained, shown = first
+    if len(ids) > 1:
+        return _Diagnosis(ids[:2], shown)
+    rest = [t for t in failures if t not in explained]
+    second = _explain(problem, trials, rest, runs, exclude=ids) if rest else None
+    if second is None:
+        return _Diagnosis(ids, shown)
+    return _Diagnosis((ids[0], second[0][0]), shown, second[2])
+
+
+def _explain(problem: Problem, trials: list[_Trial], failures: list[_Trial], runs: _TwinRuns,
+             exclude: tuple[str, ...]) -> tuple[tuple[str, ...], list[_Trial], _Trial] | None:
+    """(ids, the failures they explain, the failure to show) from a twin that agrees with the
+    learner on every deciding failure, else from a symptom; None when nothing explains them."""
+    deciding = _deciding(failures)
+    twin = _matching_twins(problem, trials, failures, deciding, runs, exclude)
+    if twin is not None:
+        return twin
+    return _symptom(problem, failures, deciding, runs, exclude)
+
+
+def _matching_twins(problem, trials, failures, deciding, runs, exclude):
+    """Twins that agree with the learner on every deciding failure (tried first, so most twins
+    are dismissed after one call), ranked by the failures they explain, then by agreement on
+    the fixed probes (so a fixed input decides the same way on every seed), then overall.
 
     Two exceptions of the same type agree, but an exception alone is weak evidence (a learner's
     unrelated bug can raise the same ValueError as a twin): a twin is named only if it also
     returns the learner's wrong values somewhere, raises with the learner's very message, or
     behaves like the learner on every input, raising exactly where the learner raises."""
-    best, best_agreement = None, -1
-    for twin in problem.twins:
-        agreement, by_value, same_messages = 0, False, True
-        for t in trials:
-            # Twins are the course's own code on the course's own inputs: no time limit, which
-            # could interrupt a first `import torch` halfway and break torch for the session.
-            twin_outcome = call(twin.fn, t.case, problem)
-            same = _agree(problem, t, twin_outcome)
-            if t.wrong and not same:
-                break
-            if t.wrong and t.outcome.raised:
-                same_messages &= _same_message(t.outcome.error, twin_outcome.error)
-            elif t.wrong:
-                by_value = True
-            agreement += same
-        else:
-            exact = agreement == len(trials)  # raises exactly where the learner raises
-            if (by_value or same_messages or exact) and agreement > best_agreement:
-                best, best_agreement = twin.misconception, agreement
-    return best
+    ranked = []
+    for i, twin in enumerate(problem.twins):
+        if twin.misconception in exclude or \
+                not all(_agree(problem, t, runs(i, t)) for t in deciding):
+            continue
+        agreeing = [t for t in trials if t in deciding or _agree(problem, t, runs(i, t))]
+        explained = [t for t in failures if t in agreeing]
+        by_value = any(not t.outcome.raised for t in explained)
+        same_messages = all(_same_message(t.outcome.error, runs(i, t).error)
+                            for t in explained if t.outcome.raised)
+        exact = len(agreeing) == len(trials)  # raises exactly where the learner raises
+        if by_value or same_messages or exact:
+            key = (len(explained), sum(t.case.kind != "ordinary" for t in agreeing),
+                   len(agreeing))
+            ranked.append((key, i, explained))
+    if not ranked:
+        return None
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    best_key, best, explained = ranked[0]
+    ids = [problem.twins[best].misconception]
+    ids += [problem.twins[i].misconception for key, i, _ in ranked[1:]
+            if key == best_key and problem.twins[i].misconception not in ids][:1]
+    return tuple(ids), explained, _smallest(deciding)
+
+
+def _symptom(problem, failures, deciding, runs, exclude):
+    """A mistake recognised by what the learner's code did on a deciding failure: a symptom the
+    problem declares, the exception a twin raises there with a message of the same shape, or
+    the wrong shape a twin returns there."""
+    for t in sorted(deciding, key=_size):
+        for s in problem.symptoms:
+            if s.misconception not in exclude and _shows(s, t):
+                return (s.misconception,), [f for f in failures if _shows(s, f)], t
+        for i, twin in enumerate(problem.twins):
+            if twin.misconception in exclude:
+                continue
+            if _same_failure(t, runs(i, t)):
+                return ((twin.misconception,),
+                        [f for f in failures if _same_failure(f, runs(i, f))], t)
+    return None
+
+
+def _shows(symptom: Symptom, t: _Trial) -> bool:
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return bool(symptom.test(t.case, t.expected, t.outcome))
+    except Exception:  # a symptom that cannot read this outcome does not show on it
+        return False
+
+
+def _same_failure(t: _Trial, twin: Outcome) -> bool:
+    """The learner's failure on `t` looks like the twin's: the same exception type with a
+    message of the same shape (the numbers aside: "operands could not be broadcast together
+    with shapes (4,3) (4,)"), or a value of the same wrong shape (a missing keepdims)."""
+    mine = t.outcome
+    if mine.raised:
+        return twin.raised and type(twin.error) is type(mine.error) and \
+            _message_shape(mine.error) == _message_shape(twin.error) != ""
+    if twin.raised or t.case.raises is not None:
+        return False
+    shape, twin_shape, expected_shape = _shape(mine.value), _shape(twin.value), \
+        _shape(t.expected)
+    return shape is not None and shape != expected_shape and shape == twin_shape
+
+
+def _shape(x: Any) -> tuple | None:
+    try:
+        return as_array(x).shape
+    except Exception:
+        return None
+
+
+def _message_shape(e: BaseException | None) -> str:
+    return re.sub(r"\d+", "#", error_text(e)) if e is not None else ""
 
 
 def _same_message(mine: BaseException | None, twin: BaseException | None) -> bool:
-    return mine is not None and twin is not None and _error_text(mine) == _error_text(twin)
+    return mine is not None and twin is not None and error_text(mine) == error_text(twin)
 
 
 def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
@@ -754,17 +749,172 @@ def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
         return mine.raised and twin.raised and type(mine.error) is type(twin.error)
     if twin.value is None:
         return False
-    compare = problem.compare or compare_arrays
     try:
+        tol = tolerance_for(problem, trial.case, mine.value, twin.value)
         if problem.agree is not None:
-            return bool(problem.agree(twin.value, mine.value,
-                                      tolerance_for(problem, trial.case, mine.value,
-                                                    twin.value)))
-        return compare(twin.value, mine.value,
-                       tolerance_for(problem, trial.case, mine.value, twin.value)) \
-            is None
+            return bool(_with_case(problem.agree, twin.value, mine.value, tol, case=trial.case))
+        return _with_case(problem.compare or compare_arrays, twin.value, mine.value, tol,
+                          case=trial.case) is None
     except Exception:
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants: what every right answer satisfies, said when the learner's output breaks it
+
+
+def non_negative(what: str = "the loss") -> Callable:
+    """An invariant for `Problem.invariants`: the output is never below 0 (losses, entropies,
+    divergences)."""
+    def invariant(case: Case, value: Any) -> str | None:
+        v = as_array(value).astype(np.float64)
+        if v.size and np.nanmin(v) < 0:
+            low = _fmt_number(np.nanmin(v))
+            return f"{what[:1].upper()}{what[1:]} is never negative, but yours is {low}."
+        return None
+    return invariant
+
+
+def _invariant(problem: Problem, t: _Trial, trials: list[_Trial]) -> str:
+    """" The probabilities sum to one, but yours sum to 1.37." when the learner's output breaks a
+    property every right answer has, else "". Probabilities are recognised without declaring
+    them: every expected output of the check is a distribution along some axis."""
+    if t.outcome.raised or t.case.raises is not None or t.outcome.value is None:
+        return ""
+    checks = list(problem.invariants)
+    if all(_distribution_axis(u.expected) is not None for u in trials if u.case.raises is None):
+        checks.append(lambda case, value: _probabilities(t.expected, value))
+    for check in checks:
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                said = check(t.case, t.outcome.value)
+        except Exception:
+            said = None
+        if said:
+            return " " + said
+    return ""
+
+
+def _distribution_axis(expected: Any) -> int | None:
+    """The axis along which `expected` is a probability distribution (entries in [0, 1], each
+    slice summing to one, or to zero where everything is masked), else None."""
+    try:
+        e = as_array(expected)
+    except Exception:
+        return None
+    if e.dtype.kind != "f" or e.ndim == 0 or e.size < 2 or not np.all(np.isfinite(e)) or \
+            e.min() < 0 or e.max() > 1:
+        return None
+    for axis in reversed(range(e.ndim)):
+        sums = e.sum(axis=axis, dtype=np.float64)
+        ones = np.abs(sums - 1) < 1e-6
+        if e.shape[axis] >= 2 and ones.any() and np.all(ones | (np.abs(sums) < 1e-12)):
+            return axis
+    return None
+
+
+def _probabilities(expected: Any, value: Any) -> str | None:
+    """Negative entries, or a slice of the learner's output that does not sum to one where the
+    answer's does."""
+    axis = _distribution_axis(expected)
+    v = as_array(value).astype(np.float64)
+    if axis is None or v.shape != np.shape(expected):
+        return None
+    if np.nanmin(v) < 0:
+        return f"Probabilities are never negative, but yours include {_fmt_number(np.nanmin(v))}."
+    ones = np.abs(as_array(expected).sum(axis=axis, dtype=np.float64) - 1) < 1e-6
+    got = v.sum(axis=axis)
+    off = ones & ~(np.abs(got - 1) <= 1e-3)
+    if not off.any():
+        return None
+    s = _fmt_number(got[tuple(np.argwhere(off)[0])] if got.ndim else got)
+    if v.ndim == 1:
+        return f"The probabilities sum to one, but yours sum to {s}."
+    return f"Each slice along axis {axis} sums to one, but one of yours sums to {s}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages: short enough to read at a glance
+
+
+MESSAGE_LIMIT = 600
+"""Characters of message text, at most (the next step is added by the Result)."""
+
+
+def _fit(build: Callable[[int], str]) -> str:
+    """The message `build(width)` makes with the widest call that keeps it within the limit."""
+    for width in (400, 200, 100, 0):
+        text = build(width)
+        if len(text) <= MESSAGE_LIMIT:
+            return text
+    return text[:MESSAGE_LIMIT - 1] + "…"
+
+
+def _fit_call(problem: Problem, case: Case, width: int) -> str:
+    """fmt_call within `width` characters where it can: arrays too long to show become their
+    shape and dtype ("z=an array of shape (50, 100), float32")."""
+    full = fmt_call(problem, case)
+    if len(full) <= width:
+        return full
+    params = _param_names(problem.signature)
+
+    def short(x: Any) -> str:
+        text = fmt_value(x)
+        if len(text) <= 40 or not (isinstance(x, (np.ndarray, list)) or _is_torch(x)):
+            return text if len(text) <= 60 else text[:57] + "…"
+        shape = tuple(np.shape(as_array(x))) if not isinstance(x, list) else (len(x),)
+        dtype = dtype_name(x)
+        kind = "a tensor" if _is_torch(x) else ("a list" if isinstance(x, list) else "an array")
+        return f"{kind} of shape {shape}" + (f", {dtype}" if dtype and dtype != "float64"
+                                             else "")
+    parts = [f"{params[i]}={short(a)}" if i < len(params) else short(a)
+             for i, a in enumerate(case.args)]
+    parts += [f"{k}={short(v)}" for k, v in case.kwargs.items()]
+    return f"{problem.name}({', '.join(parts)})"
+
+
+def _fit_value(x: Any, width: int) -> str:
+    text = fmt_value(x)
+    if len(text) <= width:
+        return text
+    try:
+        a = as_array(x)
+    except NotAnArray:
+        return text[:width - 1] + "…"
+    return f"an array of shape {a.shape}"
+
+
+def _versus(problem: Problem, t: _Trial, width: int) -> str:
+    """"the answer is X but it returned Y", with arrays too long to read shown as their shape,
+    the first differing index and a few entries around it."""
+    o = t.outcome
+    if o.mutated:
+        return f"the answer is {_fit_value(_safe_array(t.expected), width)} but it tried to " \
+               "write into the input"
+    if o.raised:
+        got = f"it raised {fmt_error(o.error)}" + (f" at {o.where}" if o.where else "")
+        return f"the answer is {_fit_value(_safe_array(t.expected), width)} but {got}"
+    e, g = _safe_array(t.expected), _safe_array(o.value)
+    expected, got = fmt_value(e), fmt_value(g)
+    if np.size(e) <= 36 and np.size(g) <= 36 and len(expected) + len(got) <= max(width, 120):
+        return f"the answer is {expected} but it returned {got}"
+    if isinstance(e, np.ndarray) and isinstance(g, np.ndarray) and e.shape == g.shape and \
+            e.ndim >= 1 and e.dtype.kind in "biuf" and g.dtype.kind in "biuf":
+        ef, gf = e.astype(np.float64), g.astype(np.float64)
+        tol = tolerance_for(problem, t.case, o.value, t.expected)
+        with np.errstate(all="ignore"):
+            same = np.isclose(gf, ef, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+        if not same.all():
+            index = tuple(int(i) for i in np.argwhere(~same)[0])
+            lo = max(0, index[-1] - 2)
+            row = index[:-1]
+            window = slice(lo, min(e.shape[-1], lo + 5))
+            where = index[0] if len(index) == 1 else index
+            return (f"the answer (shape {e.shape}) first differs at index {where}: from "
+                    f"index {lo if len(index) == 1 else (*row, lo)} on it reads "
+                    f"{fmt_value(e[row][window])} but yours reads {fmt_value(g[row][window])}")
+    return f"the answer is {_fit_value(e, 100)} but it returned {_fit_value(g, 100)}"
 
 
 def _passed(problem: Problem, trials: list[_Trial], seed: int) -> Result:
@@ -778,23 +928,27 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _diagnosed(problem: Problem, misconception_id: str, t: _Trial, seed: int) -> Result:
-    m = misconceptions.get(misconception_id)
-    if t.outcome.raised:
-        got = f"it raised {type(t.outcome.error).__name__}"
-        if t.outcome.where:
-            got += f" at {t.outcome.where}"
-    elif t.outcome.mutated:
-        got = "it changed the input in place"
-    if t.outcome.mutated:
-        got = "it tried to write into the input"
-    elif not t.outcome.raised:
-        got = f"it returned {fmt_value(_safe_array(t.outcome.value))}"
-    expected = fmt_value(_safe_array(t.expected))
-    return Result(problem.id, "failed",
-                  f"{m.explanation} On {fmt_call(problem, t.case)}{_note(t.case)} the answer is "
-                  f"{expected} but {got}.",
-                  misconception=m.id, title=m.name, link=m.link, seed=seed)
+def _diagnosed(problem: Problem, d: _Diagnosis, trials: list[_Trial], seed: int) -> Result:
+    m = misconceptions.get(d.ids[0])
+    second = misconceptions.get(d.ids[1]) if len(d.ids) > 1 else None
+
+    def build(width: int) -> str:
+        t = d.shown
+        if t.case.raises is not None:
+            what = _should_raise(problem, t, width) + "."
+        else:
+            what = f"On {_fit_call(problem, t.case, width)}{_note(t.case)} " \
+                   f"{_versus(problem, t, width)}."
+        text = f"{m.explanation} {what}{_invariant(problem, t, trials)}"
+        if second is not None:
+            where = f" on {_fit_call(problem, d.also.case, width // 2)}" \
+                if d.also is not None and d.also is not t else ""
+            text += f" It also shows a second mistake{where}: {second.name} ({second.id})."
+        return text
+
+    return Result(problem.id, "failed", _fit(build), misconception=m.id,
+                  misconceptions=d.ids, title=m.name if second is None else
+                  f"{m.name}; {second.name}", link=m.link, seed=seed)
 
 
 def _safe_array(x: Any) -> Any:

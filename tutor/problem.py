@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+KINDS = ("ordinary", "edge", "validation")
+"""The kinds of case, in the order a failure is diagnosed: a mistake seen on ordinary inputs
+says more about the learner than one seen only on an edge, or on an argument to be refused."""
+
 
 @dataclass(frozen=True)
 class Case:
@@ -19,12 +23,26 @@ class Case:
     args: tuple
     kwargs: dict = field(default_factory=dict)
     note: str = ""
-    """What makes this input special ("huge logits", "float16"), empty for ordinary inputs."""
+    """What makes this input special ("huge logits", "float16"), empty for ordinary inputs. For a
+    case that must raise, the reason, read after "since": "T ≤ 0 has no meaning"."""
+    raises: type[BaseException] | None = None
+    """The exception the call must raise (any subclass of it); None: it must return the answer."""
+    kind: str = "edge"
+    """"ordinary" (drawn by `generate`), "edge" (a fixed probe) or "validation" (must raise);
+    set by the engine and by `raises`, so chapters rarely write it."""
+
+    def __post_init__(self):
+        if self.raises is not None and self.kind == "edge":
+            object.__setattr__(self, "kind", "validation")
+        if self.kind not in KINDS:
+            raise ValueError(f"Case kind {self.kind!r} is not one of {KINDS}")
 
 
-def case(*args: Any, note: str = "", **kwargs: Any) -> Case:
-    """A `Case` written like the call it stands for: `case(z, axis=0, note="axis 0")`."""
-    return Case(args, kwargs, note)
+def case(*args: Any, note: str = "", raises: type[BaseException] | None = None,
+         **kwargs: Any) -> Case:
+    """A `Case` written like the call it stands for: `case(z, axis=0, note="axis 0")`; one that
+    must raise: `case(z, 0.0, raises=ValueError, note="T ≤ 0 has no meaning")`."""
+    return Case(args, kwargs, note, raises)
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,22 @@ class Twin:
     """An id of `tutor.misconceptions.CATALOGUE`."""
     fn: Callable
     """Called exactly like the learner's function."""
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """A mistake recognised by what it does rather than by one twin's exact numbers: variants of
+    a mistake (shifting by the mean instead of the max overflows just like no shift at all)
+    rarely match a twin, but show the same symptom on the inputs that expose it.
+
+        Symptom("no_max_shift", lambda case, expected, outcome: overflowed(outcome))
+    """
+
+    misconception: str
+    """An id of `tutor.misconceptions.CATALOGUE`."""
+    test: Callable[[Any, Any, Any], bool]
+    """(case, expected, outcome) -> True when the learner's outcome on this failing case shows the
+    mistake. `outcome` is a `tutor.sandbox.Outcome` (`.value`, `.error`, `.raised`)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +117,13 @@ class Problem:
     """Call the reference on the inputs as given instead of float64 copies (for dtype problems)."""
     time_limit: float = 10.0
     """Seconds for the whole check."""
+    symptoms: tuple[Symptom, ...] = ()
+    """Mistakes named by their symptom on a failing case, when no twin agrees with the learner."""
+    invariants: tuple[Callable, ...] = ()
+    """(case, value) -> None, or a sentence saying which property of every right answer the
+    learner's output breaks ("The loss is never negative, but yours is −0.3."); see
+    `tutor.checking.non_negative`. Probabilities that should sum to one are checked without
+    declaring anything."""
 
     @property
     def name(self) -> str:
