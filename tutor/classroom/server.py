@@ -27,6 +27,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import tornado.web
 from tornado.locks import Condition
@@ -72,7 +73,8 @@ class Limits:
 
     requests: tuple[float, float] = (5.0, 30.0)     # results requests: per second, burst
     events: tuple[float, float] = (10.0, 500.0)     # results: per second, burst
-    joins: tuple[float, float] = (2.0, 60.0)        # join attempts per address
+    joins: tuple[float, float] = (1.0, 300.0)       # new learners per address
+    refusals: tuple[float, float] = (0.5, 20.0)     # wrong codes and taken names per address
 
 
 class Classroom:
@@ -206,24 +208,31 @@ class Base(tornado.web.RequestHandler):
 class Join(Base):
     def post(self):
         c = self.classroom
-        wait = c.bucket("joins", self.request.remote_ip).take()
-        if wait:
-            self.fail(429, "too many join attempts; wait and try again", wait)
+        ip = self.request.remote_ip
+        refusals = c.bucket("refusals", ip)
+        if refusals.take(0.0) or refusals.level < 1:  # guessing codes or names: slowed down
+            self.fail(429, "too many refused joins from this address; wait and try again",
+                      refusals.take(1.0))
         data = self.json_body(4096)
         code = data.get("code")
         if not isinstance(code, str) or not hmac.compare_digest(
                 code.strip().upper().encode(), c.code.encode()):
+            refusals.take(1.0)
             self.fail(403, "wrong class code: ask the instructor for it")
         name = clean_name(data.get("name"))
         if name is None:
             self.fail(400, f"name must be 1 to {MAX_NAME} characters, with no control characters")
         token = data.get("token")
+        new = name not in c.names.values()
+        if new and c.bucket("joins", ip).take():
+            self.fail(429, "too many new learners from this address; wait and try again", 5.0)
         try:
             _, token = c.store.join(name, token if isinstance(token, str) else None)
         except NameTaken:
+            refusals.take(1.0)
             self.fail(409, f"someone has already joined as {name!r}: choose another name "
                            "(add an initial)")
-        if name not in c.names.values():
+        if new:
             c.names = c.store.names()
             c.room.add_learner(name)
             c.room.version += 1
@@ -278,7 +287,7 @@ class State(Base):
         except ValueError:
             self.fail(400, "after must be a whole number (the last version seen)")
         if after >= c.room.version:
-            await c.news.wait(timeout=time.monotonic() + LONG_POLL)
+            await c.news.wait(timeout=timedelta(seconds=LONG_POLL))
         if self.request.connection.stream.closed():
             return
         self.set_header("Content-Type", "application/json")
@@ -358,6 +367,40 @@ def make_app(classroom: Classroom) -> tornado.web.Application:
         (r"/api/state", State, args),
         (r"/api/export.csv", Export, args),
     ], compress_response=True)
+
+
+class Running:
+    """A server on a thread of its own, for tests and benchmarks: `.url`, then `.stop()`."""
+
+    def __init__(self, classroom: Classroom, host: str = "127.0.0.1", port: int = 0):
+        import threading
+
+        self.classroom, self._ready = classroom, threading.Event()
+        self.thread = threading.Thread(target=self._main, args=(host, port), daemon=True)
+        self.thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the classroom server did not start")
+        self.url = f"http://{host}:{self.port}"
+
+    def _main(self, host: str, port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+
+        def ready(port: int) -> None:
+            self.port = port
+            self._ready.set()
+
+        self.task = self.loop.create_task(serve(self.classroom, host, port, ready))
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.loop.close()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(10)
 
 
 async def serve(classroom: Classroom, host: str, port: int, ready=None) -> None:
