@@ -68,6 +68,34 @@ def test_at_T_1_with_no_filter_every_token_is_kept_and_nothing_is_renormalised()
     assert f"entropy of softmax(z / T) <b>{entropy_of(p):.3f}</b> nats" in e.readout.value
 
 
+def test_draw_button_samples_only_kept_tokens_and_marks_their_shares():
+    e = SamplingExplorer()
+    e.controls["top-k"].value = 3
+    assert not e.draw_marks.get_visible() and "draws:" not in e.readout.value
+    e.draw_button.click()
+    drawn = e.drawn
+    assert drawn is not None and len(drawn) == 20
+    assert set(drawn.tolist()) <= {0, 1, 2}                # only the three kept tokens
+    counts = np.bincount(drawn, minlength=len(e.z))
+    assert e.draw_marks.get_visible()
+    assert np.allclose(e.draw_marks.get_ydata(), counts / 20)
+    assert "20 draws: " + " ".join(e.tokens[i] for i in drawn) in e.readout.value
+    e.draw_button.click()                                   # a fresh draw each press
+    assert not np.array_equal(e.drawn, drawn) or len(set(drawn.tolist())) == 1
+    e.controls["T"].value = 2.0                             # a new distribution: draws cleared
+    assert e.drawn is None and not e.draw_marks.get_visible()
+
+
+def test_draws_follow_the_renormalised_distribution():
+    e = SamplingExplorer()
+    e.controls["top-p"].value = 0.8
+    final = e.state()["final"]
+    shares = np.bincount(np.concatenate([e.draw() for _ in range(200)]),
+                         minlength=len(e.z)) / 4000
+    assert np.abs(shares - final).max() < 0.03
+    assert shares[final == 0].sum() == 0
+
+
 def test_temperature_divides_the_logits_and_keeps_the_order():
     e = SamplingExplorer()
     z = np.array(sorted(LOGITS, reverse=True))

@@ -241,6 +241,14 @@ def _exercise_explorer(page, explorer, label: str) -> int:
         _wait_for_change(page, explorer, before, what)
         _assert_no_errors(_wait_until_settled(page, what), what)
         moved += 1
+    for i, button in enumerate(explorer.locator("button.widget-button").all()):
+        what = f"{label}, button {i + 1}"     # "draw 20 tokens", "sample again", ...
+        before = explorer.evaluate(EXPLORER_STATE)
+        button.scroll_into_view_if_needed()
+        button.click()
+        _wait_for_change(page, explorer, before, what)
+        _assert_no_errors(_wait_until_settled(page, what), what)
+        moved += 1
     for i, group in enumerate(explorer.locator(".widget-toggle-buttons").all()):
         what = f"{label}, toggle buttons {i + 1}"
         choices = group.locator("button:not(.mod-active)")

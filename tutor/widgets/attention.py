@@ -35,6 +35,14 @@ def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     return -(p * logs).sum(axis=axis)
 
 
+def _gradient_size(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """‖diag(p) − ppᵀ‖ (Frobenius) along `axis`: how strongly the weights still respond to the
+    scores. Σp² − 2Σp³ + (Σp²)² is its square, so no K×K matrix is built."""
+    p = np.asarray(p, dtype=float)
+    s2, s3 = (p**2).sum(axis=axis), (p**3).sum(axis=axis)
+    return np.sqrt(np.maximum(s2 - 2 * s3 + s2**2, 0.0))
+
+
 class ScalingExplorer(Explorer):
     """The d slider and a "divide by √d" switch. Left: one query's attention weights over
     `keys` random keys. Right: the mean entropy of such weights against d, with the scores
@@ -42,7 +50,9 @@ class ScalingExplorer(Explorer):
 
     q and k have independent unit-normal entries, so the raw score q·k has variance d: without
     the scaling, the softmax saturates towards one key as d grows; with it, the spread of the
-    scores, and so the entropy, stays put. `softmax` is the function applied to one row of
+    scores, and so the entropy, stays put. The dotted curves give the size of the softmax's
+    gradient, ‖diag(p) − ppᵀ‖: a saturated softmax passes almost no gradient back to the scores,
+    which is what stalls training without the scaling. `softmax` is the function applied to one row of
     scores (default: the course's reference), so a lesson can pass its own.
     """
 
@@ -62,6 +72,9 @@ class ScalingExplorer(Explorer):
         self.score_std = {False: sample.std(axis=(0, 1)), True: scaled_scores.std(axis=(0, 1))}
         self.mean_entropy = {False: raw,
                              True: _entropy(_softmax(scaled_scores, axis=1), axis=1).mean(axis=0)}
+        self.mean_gradient = {
+            False: _gradient_size(_softmax(sample, axis=1), axis=1).mean(axis=0),
+            True: _gradient_size(_softmax(scaled_scores, axis=1), axis=1).mean(axis=0)}
         self.controls = {
             "d": int_slider("dimension d", d, 1, D_MAX),
             "scaled": _checkbox("divide the scores by √d", scaled),
@@ -86,11 +99,20 @@ class ScalingExplorer(Explorer):
         curve_ax.set_ylim(0, np.log(keys) * 1.08)
         curve_ax.set_xlabel("d")
         curve_ax.set_ylabel("mean entropy (nats)")
+        grad_ax = curve_ax.twinx()
+        grad_ax.plot(self.d_grid, self.mean_gradient[False], color=_RAW, lw=1.5, ls=":",
+                     label="gradient size, q·k")
+        grad_ax.plot(self.d_grid, self.mean_gradient[True], color=_SCALED, lw=1.5, ls=":",
+                     label="gradient size, q·k / √d")
+        grad_ax.set_ylim(0, max(self.mean_gradient[False].max(),
+                                self.mean_gradient[True].max()) * 1.15)
+        grad_ax.set_ylabel("mean ‖diag(p) − ppᵀ‖ (dotted)", fontsize=8)
         curve_ax.legend(loc="lower left", frameon=False, fontsize=8)
         (self.marker,) = curve_ax.plot([], [], "o", color="#c62828", ms=8)
+        (self.gradient_marker,) = grad_ax.plot([], [], "s", color="#c62828", ms=6, mfc="white")
         self.plot.fig.tight_layout()
         # Numbers go to the HTML readout: re-rendering text in the figure costs more than the bars.
-        self.plot.animate(*self.bars, self.marker)
+        self.plot.animate(*self.bars, self.marker, self.gradient_marker)
         self._wire()
 
     def weights(self) -> np.ndarray:
@@ -109,13 +131,17 @@ class ScalingExplorer(Explorer):
         h = float(_entropy(p))
         mean_h = float(self.mean_entropy[scaled][d - 1])
         self.marker.set_data([d], [mean_h])
+        g = float(_gradient_size(p))
+        mean_g = float(self.mean_gradient[scaled][d - 1])
+        self.gradient_marker.set_data([d], [mean_g])
         std = float(self.score_std[scaled][d - 1])
         how = "q·k / √d" if scaled else "q·k"
         self.readout.value = (
             f"scores {how} at d = <b>{d}</b> have standard deviation <b>{std:.2f}</b> "
             f"(√d = {np.sqrt(d):.2f}) &nbsp;→&nbsp; this query's largest weight "
             f"<b>{p[top]:.2f}</b>, entropy <b>{h:.2f}</b> nats (mean over queries "
-            f"{mean_h:.2f}; uniform is ln {self.keys} = {np.log(self.keys):.2f})")
+            f"{mean_h:.2f}; uniform is ln {self.keys} = {np.log(self.keys):.2f}); softmax "
+            f"gradient size ‖diag(p) − ppᵀ‖ <b>{g:.3f}</b> (mean over queries {mean_g:.3f})")
         self.plot.refresh()
 
 

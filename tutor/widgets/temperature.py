@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import ipywidgets as w
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Patch
@@ -28,6 +29,8 @@ ACCURACY = "#1565c0"
 GAP = "#ef5350"
 UNDER = "#ff8f00"
 """The gap of an underconfident bin lies inside its accuracy bar: hatched, so the bar shows."""
+DRAWS = 20
+"""Tokens drawn per press of the sampling explorer's button."""
 
 
 # --- the formulas the explorers draw ------------------------------------------------------------
@@ -144,6 +147,9 @@ class SamplingExplorer(Explorer):
     is p, and the red outline marks the token that crosses p (the last one kept). Right: the
     distribution actually sampled from, renormalised over the kept tokens. The readout gives the
     kept set and the entropy before and after filtering. k = V and p = 1 switch the filters off.
+    The "draw 20 tokens" button samples from the right-hand distribution: the drawn tokens are
+    listed, and the share of the draws that each token got is marked on its bar (moving a
+    control clears them, since the distribution changes).
 
     `softmax_temperature(z, T)` computes the left bars (default: this module's `softmax_t`), so a
     lesson can pass its own.
@@ -177,10 +183,29 @@ class SamplingExplorer(Explorer):
         right.set_xticks(x, self.tokens, rotation=45, ha="right", fontsize=9)
         right.set_ylim(0, 1.12)
         right.set_title("renormalised over the kept tokens: sampled from", fontsize=10)
+        (self.draw_marks,) = right.plot(x, np.zeros(V), "D", color="#212121", ms=6,
+                                        label=f"share of {DRAWS} draws", visible=False)
+        right.legend(loc="upper right", fontsize=8, frameon=False)
         self.plot.fig.tight_layout()
         # Titles stay fixed (text is the slowest thing to draw); the numbers go in the readout.
-        self.plot.animate(*self.prob_bars, self.cumulative, self.p_line, *self.final_bars)
-        self._wire()
+        self.plot.animate(*self.prob_bars, self.cumulative, self.p_line, *self.final_bars,
+                          self.draw_marks)
+        self.rng = np.random.default_rng(0)
+        self.drawn: np.ndarray | None = None
+        self.draw_button = w.Button(description=f"draw {DRAWS} tokens", icon="random")
+        self.draw_button.on_click(lambda _: self.draw())
+        self._wire(extra=[self.draw_button])
+
+    def draw(self, n: int = DRAWS) -> np.ndarray:
+        """Sample `n` tokens (indices in the plotted order) from the distribution on the right,
+        show them, and return them."""
+        self.drawn = self.rng.choice(len(self.z), size=n, p=self.state()["final"])
+        self.update()
+        return self.drawn
+
+    def _changed(self, change) -> None:
+        self.drawn = None                  # the old draws came from another distribution
+        self.update()
 
     def state(self) -> dict:
         """Everything drawn, for the current controls: the probabilities after temperature,
@@ -213,6 +238,15 @@ class SamplingExplorer(Explorer):
         self.cumulative.set_visible(s["top_p"] < 1.0)
         self.p_line.set_ydata([s["top_p"], s["top_p"]])
         self.p_line.set_visible(s["top_p"] < 1.0)
+        draws = ""
+        if self.drawn is not None:
+            counts = np.bincount(self.drawn, minlength=len(self.z))
+            self.draw_marks.set_ydata(counts / len(self.drawn))
+            tally = ", ".join(f"{t} {c}" for t, c in zip(self.tokens, counts, strict=True) if c)
+            draws = (f"<br>{len(self.drawn)} draws: {' '.join(self.tokens[i] for i in self.drawn)}"
+                     f" &nbsp;|&nbsp; counts: {tally} (diamonds: count / {len(self.drawn)}, "
+                     "against the bars' probabilities)")
+        self.draw_marks.set_visible(self.drawn is not None)
         n = int(s["kept"].sum())
         names = ", ".join(f"{t} {_percent(q)}" for t, keep, q
                           in zip(self.tokens, s["kept"], s["final"], strict=True) if keep)
@@ -231,7 +265,7 @@ class SamplingExplorer(Explorer):
             f"softmax(z / T) <b>{s['entropy']:.3f}</b> nats (e<sup>H</sup> = "
             f"{np.exp(s['entropy']):.2f} tokens) → after filtering "
             f"<b>{s['entropy_kept']:.3f}</b> nats (e<sup>H</sup> = "
-            f"{np.exp(s['entropy_kept']):.2f})")
+            f"{np.exp(s['entropy_kept']):.2f}){draws}")
         self.plot.refresh()
 
 
