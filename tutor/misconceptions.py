@@ -349,6 +349,58 @@ CATALOGUE: dict[str, Misconception] = {
            "Each partial sum is relative to its own max; rescale both by exp(m_i − m) to the "
            "common max m before adding.",
            "09_softmax_at_scale", "Merging partial results"),
+        _m("stream_kept_in_memory", "The whole stream kept in memory",
+           "list(chunks) or np.concatenate gives the right number only while the stream fits "
+           "in memory, which is what streaming is for; keep a running max and a running sum, "
+           "and let each chunk go.",
+           "09_softmax_at_scale", "Online softmax"),
+        _m("accumulator_not_rescaled", "Running sum not rescaled when the max grows",
+           "A running Σ e^(x − m) is relative to the max when it was added; when the max grows "
+           "to m_new, multiply it (and a running output) by e^(m − m_new) before adding the new "
+           "terms.",
+           "09_softmax_at_scale", "Online softmax"),
+        _m("empty_chunk", "No max of an empty chunk",
+           "An empty array has no max: .max() raises. Skip empty chunks (or use "
+           "np.max(c, initial=-np.inf)).",
+           "09_softmax_at_scale", "Online softmax"),
+        _m("chunk_boundary_off_by_one", "A chunk boundary off by one",
+           "range(0, n, size) with x[start:start + size] visits every element once, the last "
+           "chunk shorter; stopping the range at n − size drops the last chunk, and slicing to "
+           "start + size − 1 drops one element per chunk.",
+           "09_softmax_at_scale", "Chunked cross-entropy"),
+        _m("softmax_per_tile", "Each tile normalised on its own",
+           "A softmax per tile gives every tile a total weight of 1; the tiles share one "
+           "normaliser: keep the running sum and divide once, after the last tile.",
+           "09_softmax_at_scale", "Tiled attention"),
+        _m("full_logits_materialised", "The full logits built anyway",
+           "h @ W.T for every row at once holds N × V numbers, which is what chunking avoids; "
+           "compute the logits of `chunk` rows, take their losses, and drop them.",
+           "09_softmax_at_scale", "Chunked cross-entropy"),
+        _m("mean_of_chunk_means", "A mean of chunk means",
+           "When the last chunk is shorter, averaging the chunks' mean losses weighs its rows "
+           "more; add up every row's loss and divide by N once.",
+           "09_softmax_at_scale", "Chunked cross-entropy"),
+        _m("sparsemax_unsorted_threshold", "Sparsemax threshold from unsorted values",
+           "The support test 1 + k·z_(k) > Σ_{j ≤ k} z_(j) reads the values sorted from the "
+           "largest down; sort each row decreasingly first, then apply τ to the unsorted z.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("sparsemax_support_off_by_one", "Sparsemax support counted off by one",
+           "k counts entries from 1 (1 + k·z_(k) > cumulative sum), and τ divides by the "
+           "support's size k*, not by an index of it.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("sparsemax_not_clipped", "Sparsemax without the clip at 0",
+           "z − τ is negative outside the support; sparsemax is max(z − τ, 0), which is what "
+           "makes its zeros exact.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("softmax_not_sparsemax", "Softmax instead of sparsemax",
+           "Softmax never gives an exact 0; sparsemax subtracts a threshold τ and clips at 0.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("lower_precision", "float32 arithmetic on float64 input",
+           "Your answer computes in float32 (np.float32, torch's default dtype, torch.tensor of "
+           "a list) although its input is float64: float32 keeps about 7 significant digits, so "
+           "logits near 1e4 that differ in their decimals lose them. Compute in the input's "
+           "dtype (np.asarray keeps it; in torch, torch.as_tensor or torch.from_numpy).",
+           "04_log_softmax", "How the error grows with the gap"),
     ]
 }
 
