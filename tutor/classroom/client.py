@@ -29,7 +29,7 @@ BATCH = 100           # results per request (the server's limit)
 QUEUE = 10_000        # results waiting for the thread; beyond that, written to disk at once
 TIMEOUT = 5.0         # seconds for one request
 IDLE = 30.0           # seconds between looks at the outbox when there is nothing new
-BACKOFF = (0.5, 30.0)  # first and longest wait after a failed send
+BACKOFF = (0.5, 10.0)  # first and longest wait after a failed send (a new check: at once)
 
 
 class Client:
@@ -64,7 +64,8 @@ class Client:
 
     # -- in the learner's thread: as cheap as possible -----------------------------------------
 
-    def submit(self, problem: str, status: str, misconception: str | None) -> None:
+    def submit(self, problem: str, status: str, misconception: str | None) -> float:
+        """Queue one result for sending; returns its time."""
         event = {"id": uuid.uuid4().hex, "problem": problem, "status": status,
                  "misconception": misconception, "time": time.time()}
         try:
@@ -72,6 +73,7 @@ class Client:
         except queue.Full:  # the thread is stuck on the disk: write it here, never drop it
             self._store(event)
         self.wake.set()
+        return event["time"]
 
     def stop(self, wait: float = 2.0) -> None:
         """Stop sending; results not sent yet stay in the outbox for the next join."""

@@ -1,0 +1,244 @@
+"""Workshop mode under load and through a crash, on loopback (127.0.0.1 only).
+
+The server runs as `python -m tutor classroom` in its own process; the simulated learners are
+real `tutor.classroom.client.Client`s (the outbox, the thread, the resending) in this process,
+each fed by `submit`, which is exactly what `tutor.check` calls.
+
+- Load: 200 learners each send one result per second. `make test` runs it for 20 s
+  (CLASSROOM_LOAD_SECONDS overrides); `make bench` runs the full 60 s through `run_load`, and
+  prints results per second and the dashboard's update delay. Nothing may be lost or stored
+  twice, and the dashboard, polling as the page does, sees each result within 1 s at the 99th
+  percentile.
+- Crash: the server is killed (SIGKILL) mid-run and started again on the same database; every
+  result sent before, during and after the outage is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tutor.classroom import client as client_module
+from tutor.classroom.client import Client
+
+CODE = "LOAD23"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m tutor classroom` on 127.0.0.1, in its own process."""
+
+    def __init__(self, db: Path, port: int | None = None):
+        self.db, self.port = db, port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tutor", "classroom", "--port", str(self.port), "--db",
+             str(self.db), "--code", CODE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        for line in self.process.stdout:
+            if "#token=" in line:
+                self.token = line.split("#token=")[1].strip()
+            if "Stop with Ctrl-C" in line:
+                break
+        else:
+            raise RuntimeError("the classroom server did not start")
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def stored(self) -> list[tuple]:
+        """(learner, problem, attempt) of every stored result, read from the database itself."""
+        with sqlite3.connect(self.db) as db:
+            return db.execute("SELECT l.name, r.problem, r.attempt FROM results r JOIN learners l "
+                              "ON l.id = r.learner").fetchall()
+
+
+def learners(server: Server, home: Path, n: int) -> list[Client]:
+    clients = [Client(server.url, CODE, f"learner {i:03d}", home) for i in range(n)]
+    deadline = time.monotonic() + 60
+    while any(c.status != "joined" for c in clients):
+        if time.monotonic() > deadline:
+            raise AssertionError("not every simulated learner could join")
+        time.sleep(0.05)
+    return clients
+
+
+def drive(clients: list[Client], seconds: float, per_second: float, during=None) -> int:
+    """Each client submits `per_second` results a second for `seconds`, spread evenly over
+    the clients; `during(elapsed)` is called between sends. Returns how many were submitted."""
+    n, sent = len(clients), 0
+    step = 1.0 / (per_second * n)
+    start = time.monotonic()
+    total = int(seconds * per_second * n)
+    statuses = ["failed", "failed", "passed", "error"]
+    for k in range(total):
+        due = start + k * step
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        c = clients[k % n]
+        status = statuses[(k // n) % len(statuses)]
+        c.submit("softmax" if k % 3 else "stable_softmax", status,
+                 "no_max_shift" if status == "failed" and k % 3 == 0 else None)
+        sent += 1
+        if during:
+            during(time.monotonic() - start)
+    return sent
+
+
+def wait_until_sent(clients: list[Client], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while any(c.queue.qsize() or c.pending() for c in clients):
+        if time.monotonic() > deadline:
+            left = sum(len(c.pending()) for c in clients)
+            raise AssertionError(f"{left} results still unsent after {seconds} s")
+        for c in clients:
+            c.wake.set()
+        time.sleep(0.2)
+
+
+class Dashboard(threading.Thread):
+    """Polls /api/state as the page does (long poll, then 250 ms) and notes, for every
+    learner, when each of their check times first shows as their latest."""
+
+    def __init__(self, server: Server):
+        super().__init__(daemon=True)
+        self.server, self.stopping = server, False
+        self.seen: list[tuple[float, dict]] = []  # (when received, {name: last check time})
+
+    def run(self) -> None:
+        version, session = -1, requests.Session()
+        while not self.stopping:
+            try:
+                r = session.get(f"{self.server.url}/api/state?after={version}", timeout=30,
+                                headers={"Authorization": f"Bearer {self.server.token}"})
+                state = r.json()
+            except (requests.RequestException, ValueError):
+                time.sleep(0.2)
+                continue
+            now = time.time()
+            version = state["version"]
+            self.seen.append((now, {r["name"]: r["last"] for r in state["roster"] if r["last"]}))
+            time.sleep(0.25)
+
+
+def delays(dashboard: Dashboard, check_times: dict[str, list[float]]) -> list[float]:
+    """For every check, seconds from the check until the dashboard first showed it."""
+    out = []
+    for name, times in check_times.items():
+        i = 0
+        for when, last in dashboard.seen:
+            shown = last.get(name)
+            while i < len(times) and shown is not None and shown >= times[i] - 1e-6:
+                out.append(when - times[i])
+                i += 1
+    return out
+
+
+def run_load(seconds: float, n: int = 200, home: Path | None = None) -> dict:
+    """The load run, for the test and for `make bench`: numbers in a dict."""
+    home = home or Path(tempfile.mkdtemp(prefix="tutor-load-"))
+    server = Server(home / "class.sqlite3")
+    clients: list[Client] = []
+    try:
+        clients = learners(server, home / "learners", n)
+        check_times: dict[str, list[float]] = {c.name: [] for c in clients}
+        originals = {}
+        for c in clients:  # note the time each check hands its result over
+            originals[c] = c.submit
+
+            def submit(*args, c=c):
+                check_times[c.name].append(originals[c](*args))
+            c.submit = submit
+        dashboard = Dashboard(server)
+        dashboard.start()
+        start = time.monotonic()
+        sent = drive(clients, seconds, 1.0)
+        wait_until_sent(clients)
+        elapsed = time.monotonic() - start
+        time.sleep(0.6)
+        dashboard.stopping = True
+        stored = server.stored()
+        late = sorted(delays(dashboard, check_times))
+        return {"learners": n, "seconds": seconds, "sent": sent, "stored": len(stored),
+                "distinct": len(set(stored)), "per_second": len(stored) / elapsed,
+                "p50": statistics.median(late) if late else float("nan"),
+                "p99": late[int(0.99 * (len(late) - 1))] if late else float("nan"),
+                "measured": len(late)}
+    finally:
+        for c in clients:
+            c.stop(0.5)
+        server.stop()
+
+
+@pytest.mark.timeout(180)
+def test_200_learners_sending_every_second_lose_nothing_and_show_within_a_second(tmp_path):
+    """200 learners × 1 result/s for CLASSROOM_LOAD_SECONDS (20 s here; `make bench` runs 60 s)."""
+    seconds = float(os.environ.get("CLASSROOM_LOAD_SECONDS", "20"))
+    numbers = run_load(seconds, 200, tmp_path)
+    print(numbers)
+    assert numbers["sent"] == 200 * int(seconds)
+    assert numbers["stored"] == numbers["distinct"] == numbers["sent"], numbers
+    assert numbers["measured"] == numbers["sent"], numbers
+    assert numbers["p99"] < 1.0, numbers
+
+
+@pytest.mark.timeout(120)
+def test_killing_the_server_mid_run_loses_no_result_and_stores_none_twice(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(client_module, "BACKOFF", (0.2, 1.0))
+    server = Server(tmp_path / "class.sqlite3")
+    clients: list[Client] = []
+    try:
+        clients = learners(server, tmp_path / "learners", 20)
+        events = {"killed": False, "restarted": False}
+
+        def outage(elapsed: float) -> None:
+            if elapsed > 1.5 and not events["killed"]:
+                server.kill()
+                events["killed"] = True
+            elif elapsed > 3.5 and not events["restarted"]:
+                server.start()
+                events["restarted"] = True
+
+        sent = drive(clients, 6.0, 5.0, outage)
+        assert events == {"killed": True, "restarted": True}
+        wait_until_sent(clients)
+        stored = server.stored()
+        assert len(stored) == len(set(stored)) == sent == 600
+        for c in clients:  # each learner's attempts at each problem: 1, 2, ... each once
+            for problem in ("softmax", "stable_softmax"):
+                attempts = sorted(a for name, p, a in stored if (name, p) == (c.name, problem))
+                assert attempts == list(range(1, len(attempts) + 1))
+            assert sum(name == c.name for name, _, _ in stored) == 30
+    finally:
+        for c in clients:
+            c.stop(0.5)
+        server.stop()
