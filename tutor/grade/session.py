@@ -1,0 +1,640 @@
+"""The grading side of one notebook: start a walled-in child, run the cells, then check every
+problem of the chapter with `tutor.checking.run`, handing it a proxy that forwards each call to
+the child and rebuilds what comes back.
+
+    record = grade_notebook(job)      # a plain dict: rows, and the log line
+
+Comparison and diagnosis happen here, in the grading process, on inputs made here: patching
+tutor, numpy or builtins in the notebook changes nothing that decides a grade.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import inspect
+import json
+import linecache
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tutor.grade import limits as limits_mod
+from tutor.grade import wire
+
+GRACE = 3.0
+"""Seconds a single call may run past the problem's own time limit before the child is killed."""
+
+
+class Died(Exception):
+    """The child ended (or sent something unreadable) while the grader waited for it."""
+
+
+class Hung(Exception):
+    """The child did not answer in time."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The pre-started worker (one per grading process)
+
+
+class Zygote:
+    """`python -m tutor.grade.worker`: imports everything once, forks a child per notebook."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TUTOR_STRICT",))}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MPLBACKEND="Agg")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tutor.grade.worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        theirs.close()
+        self.control = ours
+        self.lock = threading.Lock()
+        ours.settimeout(300)
+        hello = json.loads(ours.recv(1 << 16) or b"{}")
+        if "ready" not in hello:
+            raise RuntimeError("the grading worker did not start")
+        self.pid = hello["ready"]
+        self.root = hello.get("root", False)
+
+    def start(self, job_socket: socket.socket, spec: dict) -> int:
+        with self.lock:
+            socket.send_fds(self.control, [json.dumps(dict(spec, op="start")).encode()],
+                            [job_socket.fileno()])
+            return json.loads(self.control.recv(1 << 16))["pid"]
+
+    def end(self, pid: int) -> str:
+        with self.lock:
+            self.control.send(json.dumps({"op": "end", "pid": pid}).encode())
+            return json.loads(self.control.recv(1 << 16)).get("exit", "?")
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+_zygote: Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def zygote() -> Zygote:
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or _zygote.process.poll() is not None:
+            _zygote = Zygote()
+            atexit.register(close_zygote)
+        return _zygote
+
+
+def close_zygote() -> None:
+    global _zygote
+    with _zygote_lock:
+        if _zygote is not None:
+            _zygote.close()
+            _zygote = None
+
+
+# ---------------------------------------------------------------------------------------------
+# One run of a notebook in a child
+
+
+@dataclass
+class Run:
+    """What happened when the cells ran."""
+
+    finished: bool = False
+    cell: int | None = None
+    """The cell running when the run stopped (crash or time limit)."""
+    reason: str = ""
+    errors: list = field(default_factory=list)
+    exit: str = ""
+    isolation: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Session:
+    """A child running one notebook; restarted (cells run again, minus `skip`) when a call
+    kills or hangs it."""
+
+    def __init__(self, cells: list[str], limits: limits_mod.Limits, hide: list[str]):
+        self.cells, self.limits, self.hide = cells, limits, hide
+        self.skip: set[int] = set()
+        self.sock: socket.socket | None = None
+        self.pid: int | None = None
+        self.exits: list[str] = []
+        self.starts = 0
+
+    def start(self) -> Run:
+        """Fork a child and run the cells; a cell that crashes the child or passes the time
+        limit is skipped on a second start."""
+        run = Run()
+        for _ in range(3):
+            run = self._start_once()
+            if run.finished or run.cell is None:
+                return run
+            self.skip.add(run.cell)
+        return run
+
+    def _start_once(self) -> Run:
+        self.stop()
+        self.starts += 1
+        began = time.monotonic()
+        ours, theirs = socket.socketpair()
+        z = zygote()
+        self.pid = z.start(theirs, {"limits": self.limits.as_dict(), "hide": self.hide})
+        theirs.close()
+        self.sock = ours
+        run = Run()
+        deadline = began + self.limits.timeout
+        try:
+            header = self._receive(deadline)[0]
+            run.isolation = list(header.get("isolation", []))[:10]
+            wire.send(ours, {"cells": self.cells, "skip": sorted(self.skip)})
+            while True:
+                header = self._receive(deadline)[0]
+                if "cell" in header:
+                    run.cell = header["cell"] if isinstance(header["cell"], int) else None
+                elif "ran" in header:
+                    run.finished = True
+                    run.cell = None
+                    run.errors = [e for e in header.get("errors", []) if isinstance(e, dict)][:50]
+                    break
+                else:
+                    raise Died("an unexpected message")
+        except Hung:
+            run.reason = f"did not finish within the {self.limits.timeout:g} s time limit"
+            run.exit = self.stop()
+        except Died as e:
+            run.exit = self.stop()
+            run.reason = f"stopped: the Python process ended ({run.exit})" \
+                if str(e) == "ended" else f"stopped: {e} ({run.exit})"
+        run.seconds = time.monotonic() - began
+        return run
+
+    def _receive(self, deadline: float) -> tuple[dict, list[bytes]]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Hung
+        self.sock.settimeout(left)
+        try:
+            return wire.receive(self.sock)
+        except TimeoutError:
+            raise Hung from None
+        except (EOFError, ConnectionError):
+            raise Died("ended") from None
+        except (wire.WireError, ValueError, OSError) as e:
+            raise Died(f"it sent something the grader cannot read ({e})") from None
+
+    def request(self, header: dict, blobs: list[bytes], deadline: float):
+        """Send one request to a running child and wait for its reply."""
+        if self.sock is None:
+            run = self.start()
+            if not run.finished:
+                raise Died(run.reason or "the notebook did not run")
+        try:
+            wire.send(self.sock, header, blobs)
+        except OSError:
+            raise Died("ended") from None
+        return self._receive(deadline)
+
+    def stop(self) -> str:
+        """End the child and everything it started; how it ended."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.pid is None:
+            return ""
+        how = zygote().end(self.pid)
+        self.pid = None
+        self.exits.append(how)
+        return how
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy the checking engine calls
+
+
+def _stub(*args, **kwargs):
+    """Stands for a learner's function that is still a stub."""
+    ...
+
+
+def _generator(*args, **kwargs):
+    yield
+
+
+async def _coroutine(*args, **kwargs):
+    return None
+
+
+_TimeUp = None
+
+
+def _time_up() -> type[BaseException]:
+    from tutor import checking
+
+    return getattr(checking, "TimeUp", TimeoutError)
+
+
+class Proxy:
+    """Called by the engine like the learner's function; each call runs in the child."""
+
+    def __init__(self, session: Session, problem, params: list | None):
+        self.session, self.problem = session, problem
+        self.__name__ = self.__qualname__ = problem.name
+        self.started: float | None = None
+        self.broken: BaseException | None = None
+        self.calls = 0
+        self.key: str | None = None
+        self.queue: list = []
+        self.repeat = 1
+        if params is not None:
+            try:
+                self.__signature__ = inspect.Signature([
+                    inspect.Parameter(str(name), int(kind),
+                                      default=None if has_default else inspect.Parameter.empty)
+                    for name, kind, has_default in params])
+            except (TypeError, ValueError):
+                pass
+
+    def __call__(self, *args, **kwargs):
+        if self.broken is not None:
+            raise self.broken
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        deadline = self.started + self.problem.time_limit + GRACE
+        self.calls += 1
+        values = [*args, *kwargs.values()]
+        encoder = wire.Encoder(strict=True)
+        header = {"op": "call", "name": self.problem.name,
+                  "args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
+        reply, blobs = self._ahead(header, encoder.blobs, values, deadline)
+        decoded = _Reply(reply, blobs)
+        decoded.sync(values)
+        if "raised" in reply:
+            raise_learner_error(reply["raised"])
+        value = decoded.value("value")
+        if reply.get("torch_calls"):
+            _replay_torch_calls(reply["torch_calls"])
+        if reply.get("grads") is not None or _is_tensor_with_grad(value):
+            value = _with_gradients(value, values, decoded)
+        return value
+
+    def _ahead(self, header: dict, blobs: list[bytes], values: list, deadline: float):
+        """The reply to this call: from the batch made ahead when the engine repeats a call
+        with the same arguments and a Generator where the last call left it (a sampler drawn
+        thousands of times), else from the child."""
+        import numpy as np
+
+        rngs = [v for v in values if isinstance(v, np.random.Generator)]
+        plain = all(isinstance(v, (np.ndarray, np.random.Generator, int, float, bool, str,
+                                   type(None), np.generic)) for v in values)
+        key = None
+        if len(rngs) == 1 and plain:
+            shown = [None if isinstance(a, dict) and a.get("$") == "rng" else a
+                     for a in [*header["args"]["items"], *header["kwargs"]["items"]]]
+            key = hashlib.sha1(repr(shown).encode() + b"".join(blobs)).hexdigest()
+        state = rngs[0].bit_generator.state if key else None
+        if key and key == self.key and self.queue and self.queue[0][0] == state:
+            return self.queue.pop(0)[1:]
+        repeat = 1
+        if key and key == self.key:
+            self.repeat = min(self.repeat * 2, 512)
+            repeat = self.repeat
+        else:
+            self.repeat = 1
+        self.key, self.queue = key, []
+        if repeat > 1:
+            header = dict(header, repeat=repeat)
+        try:
+            reply, blobs = self.session.request(header, blobs, deadline)
+        except Hung:
+            self.session.stop()
+            self.broken = _time_up()()
+            raise self.broken from None
+        except Died as e:
+            how = self.session.stop() or ""
+            self.broken = RuntimeError(crash_text(str(e), how))
+            raise self.broken from None
+        batch = reply.get("batch")
+        if repeat == 1 or not isinstance(batch, list) or not batch:
+            return reply, blobs
+        items = [b for b in batch if isinstance(b, dict)]
+        before = state
+        for item in items:
+            self.queue.append((before, item, blobs))
+            after = (item.get("rngs") or {}).get(_rng_position(values), {})
+            before = after.get("state") if isinstance(after, dict) else None
+        return self.queue.pop(0)[1:]
+
+
+def _rng_position(values: list) -> str:
+    import numpy as np
+
+    return next(str(i) for i, v in enumerate(values) if isinstance(v, np.random.Generator))
+
+
+def crash_text(why: str, how: str) -> str:
+    if why == "ended":
+        return f"the Python process running your notebook crashed during this call ({how})"
+    return f"the Python process running your notebook {why}"
+
+
+class _Reply:
+    def __init__(self, header: dict, blobs: list[bytes]):
+        self.header, self.blobs = header, blobs
+
+    def value(self, key: str) -> Any:
+        try:
+            return wire.decode(self.header.get(key), self.blobs)
+        except wire.WireError as e:
+            raise RuntimeError(f"your function returned something that cannot be read: {e}") \
+                from None
+
+    def sync(self, values: list) -> None:
+        """Write back into the engine's arguments what the learner's call changed in place,
+        and move each Generator on as the learner's draws moved it."""
+        import numpy as np
+
+        for key, encoded in (self.header.get("mutated") or {}).items():
+            i = int(key) if str(key).isdigit() else -1
+            if not 0 <= i < len(values):
+                continue
+            try:
+                new = wire.decode(encoded, self.blobs)
+                _write_into(values[i], new)
+            except Exception:
+                continue
+        for key, encoded in (self.header.get("rngs") or {}).items():
+            i = int(key) if str(key).isdigit() else -1
+            if 0 <= i < len(values) and isinstance(values[i], np.random.Generator):
+                try:
+                    values[i].bit_generator.state = encoded["state"]
+                except (TypeError, ValueError, KeyError):
+                    pass
+
+
+def _write_into(target: Any, new: Any) -> None:
+    import numpy as np
+
+    if isinstance(target, np.ndarray):
+        new = np.asarray(new)
+        writeable = target.flags.writeable
+        if new.shape != target.shape:
+            new = np.zeros_like(target) + np.nan  # a different shape: changed all the same
+        try:
+            target.flags.writeable = True
+        except ValueError:
+            return
+        target[...] = new.astype(target.dtype, copy=False)
+        target.flags.writeable = writeable
+    elif isinstance(target, list):
+        target[:] = new if isinstance(new, list) else [new]
+    elif type(target).__module__.startswith("torch"):
+        import torch
+
+        with torch.no_grad():
+            if tuple(target.shape) == tuple(new.shape):
+                target.copy_(new)
+            else:
+                target.fill_(float("nan"))
+
+
+def raise_learner_error(info: Any):
+    """Raise a builtin exception with the learner's message, from a frame that reads like the
+    learner's line (so the engine's message can say `line 4 of your cell: ...`)."""
+    import builtins
+
+    if not isinstance(info, dict):
+        raise RuntimeError("your function raised an exception")
+    name = str(info.get("type", "RuntimeError"))
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)) or \
+            cls in (KeyboardInterrupt, GeneratorExit) or issubclass(cls, Warning):
+        cls = RuntimeError
+    message = str(info.get("message", ""))[:2000]
+    try:
+        error = cls(message) if message else cls()
+    except Exception:
+        error = RuntimeError(message)
+    lineno, line = info.get("lineno"), info.get("line")
+    if not isinstance(lineno, int) or not 0 < lineno < 100_000 or not isinstance(line, str):
+        raise error
+    if info.get("cell"):
+        filename = f"<ipython-input-{hashlib.sha1(line.encode()).hexdigest()[:8]}>"
+    else:
+        filename = f"<{str(info.get('file', 'file'))[:80]}>"
+    lines = ["\n"] * (lineno - 1) + [line + "\n"]
+    linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+    code = compile("\n" * (lineno - 1) + "raise __error__", filename, "exec")
+    exec(code, {"__error__": error})
+
+
+def _is_tensor_with_grad(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and getattr(value, "requires_grad", False)
+
+
+def _replay_torch_calls(names: Any) -> None:
+    """Tell the engine's active torch function modes which torch functions the learner's code
+    called in the child, as if they had been called here (their results are not used)."""
+    try:
+        from torch.overrides import _get_current_function_mode_stack
+    except ImportError:
+        return
+    for mode in _get_current_function_mode_stack():
+        for name in names[:200]:
+            if not isinstance(name, str):
+                continue
+
+            def nothing(*args, **kwargs):
+                return None
+
+            nothing.__name__ = name[:100]
+            try:
+                type(mode).__torch_function__(mode, nothing, (), (), {})
+            except Exception:
+                pass
+
+
+def _with_gradients(value: Any, values: list, reply: _Reply) -> Any:
+    """A tensor equal to the learner's, whose backward gives the inputs the gradients that
+    autograd gave them in the child."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        return value
+    inputs = [v for v in values if isinstance(v, torch.Tensor) and v.requires_grad]
+    encoded = reply.header.get("grads")
+    grads = []
+    for i, t in enumerate(inputs):
+        g = None
+        if isinstance(encoded, list) and i < len(encoded) and encoded[i] is not None:
+            try:
+                g = wire.decode(encoded[i], reply.blobs)
+                if not isinstance(g, torch.Tensor) or tuple(g.shape) != tuple(t.shape):
+                    g = None
+            except wire.WireError:
+                g = None
+        grads.append(g)
+    if not inputs:
+        return value.detach().requires_grad_(value.is_floating_point())
+    return _Replay.apply(value.detach(), grads, *inputs)
+
+
+def _replay_class():
+    import torch
+
+    class Replay(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, value, grads, *inputs):
+            ctx.grads = grads
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            out = [None if g is None else (grad_output * g.to(grad_output.dtype)).to(g.dtype)
+                   for g in ctx.grads]
+            return (None, None, *out)
+
+    return Replay
+
+
+class _LazyReplay:
+    cls = None
+
+    def apply(self, *args):
+        if self.cls is None:
+            self.cls = _replay_class()
+        return self.cls.apply(*args)
+
+
+_Replay = _LazyReplay()
+
+
+# ---------------------------------------------------------------------------------------------
+# One notebook
+
+
+def seed_for(learner: str, notebook: str, problem: str) -> int:
+    """The same inputs for the same learner, notebook and problem, on every run and shard."""
+    digest = hashlib.sha256(f"{learner}\0{notebook}\0{problem}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def grade_notebook(job: dict) -> dict:
+    """Run one notebook and check each problem of its chapter. `job` is plain data (see
+    `tutor.grade.submissions.Job.spec`); the record returned is plain data too."""
+    from tutor import checking, registry
+
+    began = time.monotonic()
+    problems = [registry.get(pid) for pid in job["problems"]]
+    session = Session(job["cells"], limits_mod.Limits(**job["limits"]), job.get("hide", []))
+    rows, notes = [], []
+    try:
+        run = session.start()
+        if not run.finished:
+            reason = _run_failure(run)
+            for p in problems:
+                rows.append(_row(job, p, "timeout" if "time limit" in run.reason else "error",
+                                 reason))
+        else:
+            if session.skip:
+                notes.append("skipped cells " + ", ".join(str(c + 1) for c in sorted(
+                    session.skip)) + " (they crashed or ran over the time limit)")
+            try:
+                reply, _ = session.request({"op": "inspect", "names": [p.name for p in problems]},
+                                           [], time.monotonic() + 30)
+                found = reply.get("functions") if isinstance(reply.get("functions"), dict) \
+                    else {}
+            except (Hung, Died):
+                session.stop()
+                found = {}
+            for p in problems:
+                info = found.get(p.name) if isinstance(found.get(p.name), dict) else {}
+                rows.append(_check(checking, job, p, session, info))
+    finally:
+        session.stop()
+    return {
+        "learner": job["learner"], "notebook": job["notebook"], "file": job["file"],
+        "key": job["key"], "hash": job["hash"], "rows": rows,
+        "log": {"learner": job["learner"], "notebook": job["notebook"], "file": job["file"],
+                "hash": job["hash"], "seconds": round(time.monotonic() - began, 3),
+                "cells_seconds": round(run.seconds, 3), "starts": session.starts,
+                "cells": len(job["cells"]), "cell_errors": run.errors[:10],
+                "skipped_cells": sorted(session.skip), "limits_hit": _limits_hit(run, rows),
+                "worker_exit": session.exits, "isolation": run.isolation, "notes": notes},
+    }
+
+
+def _run_failure(run: Run) -> str:
+    where = f" in cell {run.cell + 1}" if run.cell is not None else ""
+    return f"The notebook could not be run: it {run.reason}{where}, so its functions could " \
+        "not be checked. Run it from the top (Kernel → Restart and run all) to see why."
+
+
+def _limits_hit(run: Run, rows: list[dict]) -> list[str]:
+    hit = []
+    if "time limit" in run.reason:
+        hit.append("notebook time limit")
+    if any(r["status"] == "timeout" for r in rows):
+        hit.append("check time limit")
+    if any("MemoryError" in (e.get("error") or "") for e in run.errors):
+        hit.append("memory")
+    return hit
+
+
+def _check(checking, job: dict, problem, session: Session, info: dict) -> dict:
+    seed = seed_for(job["learner"], job["notebook"], problem.id)
+    state = info.get("state", "missing")
+    if state == "missing":
+        fn = None
+    elif state == "not_callable":
+        fn = wire.opaque(info.get("type", "object"))
+    elif state == "generator":
+        fn = _generator
+    elif state == "async":
+        fn = _coroutine
+    elif state == "stub":
+        fn = _stub
+    else:
+        fn = Proxy(session, problem, info.get("params"))
+    began = time.monotonic()
+    try:
+        result = checking.run(problem, fn, seed=seed)
+        if os.environ.get("TUTOR_GRADE_PROFILE"):
+            print(problem.id, round(time.monotonic() - began, 3), getattr(fn, "calls", None),
+                  file=sys.stderr)
+    except Exception as e:  # never lose a row to the engine
+        return _row(job, problem, "error", f"The check itself failed ({type(e).__name__}: "
+                    f"{str(e)[:200]}); tell your instructor.", seed=seed)
+    message = result.message
+    similar = [s for s in info.get("similar", []) if isinstance(s, str)][:2]
+    if fn is None and similar:
+        message = (f"No function named {problem.name} was found, but there is "
+                   f"{' and '.join(similar)}: rename it `{problem.name}`.")
+    return _row(job, problem, result.status, message, misconception=result.misconception,
+                title=result.title, link=result.link, seed=seed)
+
+
+def _row(job: dict, problem, status: str, message: str, misconception: str | None = None,
+         title: str = "", link: str | None = None, seed: int | None = None) -> dict:
+    passed = status == "passed"
+    return {"learner": job["learner"], "notebook": job["notebook"], "problem": problem.id,
+            "status": status, "misconception": misconception or "",
+            "points": problem.points if passed else 0, "max_points": problem.points,
+            "message": message, "title": title or "", "link": link or "",
+            "hint": "" if passed or not problem.hints else problem.hints[0],
+            "lesson": f"notebooks/{problem.chapter}.ipynb", "seed": seed}
