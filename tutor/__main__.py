@@ -67,6 +67,12 @@ def cmd_assign(args) -> int:
     return 0
 
 
+def cmd_grade(args) -> int:
+    from tutor.grade import cli
+
+    return cli.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tutor", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     assign = sub.add_parser("assign", help="write exercises/ from solutions/")
     assign.add_argument("--check", action="store_true", help="fail if exercises/ is stale")
     assign.set_defaults(run=cmd_assign)
+    grade = sub.add_parser("grade", help="grade a class folder of submitted notebooks")
+    from tutor.grade.cli import add_arguments
+
+    add_arguments(grade)
+    grade.set_defaults(run=cmd_grade)
     classroom = sub.add_parser("classroom", help="the workshop server and its live dashboard")
     from tutor.classroom import cli as classroom_cli
 

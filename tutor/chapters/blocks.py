@@ -308,6 +308,35 @@ def compose(formula: Callable, example: tuple,
     return reference, twins
 
 
+# --- twins as written in another library or precision -----------------------------------------
+
+def as_in_torch(fn: Callable) -> Callable:
+    """The twin `fn` as it fails when written in torch: shapes that do not broadcast raise
+    RuntimeError there, ValueError in numpy."""
+    def twin(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            raise RuntimeError(str(e)) from None
+    twin.__name__ = f"{getattr(fn, '__name__', 'twin')}_in_torch"
+    return twin
+
+
+def in_float32(fn: Callable) -> Callable:
+    """The answer `fn` computed in float32 whatever its input (np.float32, torch's default dtype,
+    torch.tensor of a list), returned as float64: the `lower_precision` mistake. Inputs of lower
+    precision than float32 are left as they are."""
+    def lowered(*args, **kwargs):
+        def down(x):
+            if isinstance(x, np.ndarray) and x.dtype == np.float64:
+                return x.astype(np.float32)
+            return np.float32(x) if isinstance(x, float) else x
+        out = fn(*map(down, args), **{k: down(v) for k, v in kwargs.items()})
+        return np.asarray(out, dtype=np.float64)
+    lowered.__name__ = f"{getattr(fn, '__name__', 'answer')}_in_float32"
+    return lowered
+
+
 # --- the shared references, for chapters and widgets ------------------------------------------
 
 def softmax(z, axis=-1):
