@@ -7,31 +7,26 @@ import math
 
 import numpy as np
 
-from tutor.chapters import _inputs
-from tutor.chapters.ch01_logits import sigmoid
+from tutor.chapters import _inputs, blocks
+from tutor.chapters.blocks import as_in_torch
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "02_softmax"
 
 
-def softmax(z, axis=-1):
+def _softmax(b, z, axis=-1):
     """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m) along `axis`, with m the max of the slice."""
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    return b.softmax(b.asarray(z), axis=axis)
 
 
-# Buggy twins: each is a mistake learners make, written the way they write it.
+# The reference, and a twin for every buggy building block it uses. For logits within ±30 a
+# missing or global max shift changes nothing, and there are no −inf entries.
+softmax, _SOFTMAX_DERIVED = blocks.compose(
+    _softmax, example=(np.zeros((2, 3)), 0),
+    exclude=("no_max_shift", "global_max_shift", "neg_inf_nan"))
 
-def _as_in_torch(fn):
-    """The twin as it fails when written in torch: shapes that do not broadcast raise
-    RuntimeError there, ValueError in numpy."""
-    def twin(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ValueError as e:
-            raise RuntimeError(str(e)) from None
-    return twin
+
+# Hand-written twins: learners' own variants of each mistake.
 
 
 def _softmax_ignores_axis(z, axis=-1):
@@ -94,14 +89,22 @@ def _softmax_probes():
         case(np.array([[1.0, 2.0, 3.0], [0.0, 5.0, -1.0]]), axis=0, note="axis=0"),
         case(np.array([[2.0, 1.0], [0.0, 3.0]]), axis=-1, note="a square matrix"),
         case(np.array([4.5, -1.2, 0.8], dtype=np.float32), note="float32"),
+        case(np.array([[0.5], [-2.0], [3.0]]), note="slices of length 1"),
+        case(np.arange(24.0).reshape(2, 3, 4) % 7 - 3, axis=1, note="the middle axis of three"),
     ]
 
 
 # --- two_class_softmax -------------------------------------------------------------------------
 
 def two_class_softmax(a, b):
-    """softmax((a, b))[0] = e^a / (e^a + e^b) = 1 / (1 + e^(−(a − b))) = σ(a − b)."""
-    return sigmoid(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    """softmax((a, b))[0] = e^a / (e^a + e^b) = 1 / (1 + e^(−(a − b))) = σ(a − b), with
+    σ(x) = e^(−log(1 + e^(−x))) so that no exp overflows."""
+    return _sigmoid_of_difference(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+
+
+def _sigmoid_of_difference(a, b):
+    """σ(a − b) in the inputs' own dtype."""
+    return np.exp(-np.logaddexp(0, b - a))
 
 
 def _two_class_exp(a, b):
@@ -111,6 +114,11 @@ def _two_class_exp(a, b):
 def _two_class_math_exp(a, b):
     # math.exp raises OverflowError past 709.78, where np.exp returns inf.
     return np.vectorize(lambda x, y: math.exp(x) / (math.exp(x) + math.exp(y)))(a, b)
+
+
+def _two_class_math_sigmoid(a, b):
+    # σ(a − b) as 1/(1 + e^(b − a)) with math.exp, which raises OverflowError for a gap past 709.
+    return np.vectorize(lambda x, y: 1 / (1 + math.exp(y - x)))(a, b)
 
 
 def _two_class_reversed(a, b):
@@ -136,6 +144,12 @@ def _two_class_probes():
     return [
         case(np.array([2.0, 0.0, -1.0]), np.array([1.0, 0.0, 3.0]), note="ordinary logits"),
         case(np.array([1000.0, -1000.0]), np.array([999.0, -1001.0]), note="logits near ±1000"),
+        case(np.array([800.0, -800.0, 0.0]), np.array([-800.0, 800.0, 0.0]),
+             note="gaps of 1600 either way"),
+        # float32 keeps about 7 digits: 1000.3 becomes 1000.29999, off by 1e-5 in a − b.
+        case(np.array([1000.3, -999.877]), np.array([1000.0, -1000.0]),
+             note="close logits near ±1000"),
+        case(np.array([[0.5]]), np.array([[-0.25]]), note="shape (1, 1)"),
         case(np.array([4.5, -1.2], dtype=np.float32), np.array([0.8, 0.8], dtype=np.float32),
              note="float32"),
     ]
@@ -219,12 +233,15 @@ PROBLEMS = [
         difficulty="easy", points=1,
         statement="For two classes with logits a and b (arrays of one shape, or b a number), "
                   "return the softmax probability of the first class, elementwise, as the "
-                  "sigmoid of a difference. It must stay exact when both logits are near ±1000.",
+                  "sigmoid of a difference. It must stay exact when both logits are near ±1000, "
+                  "and when they are 1000 or more apart.",
         reference=two_class_softmax, generate=_two_class_cases, probes=_two_class_probes,
         twins=(Twin("no_max_shift", _two_class_exp),
                Twin("no_max_shift", _two_class_math_exp),
+               Twin("sigmoid_overflow", _two_class_math_sigmoid),
                Twin("sigmoid_sign", _two_class_reversed),
-               Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a)),
+               Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a),
+               Twin("lower_precision", blocks.in_float32(_sigmoid_of_difference))),
         hints=("Divide the top and the bottom of e^a / (e^a + e^b) by e^a.",
                "You get 1 / (1 + e^(b − a)): a sigmoid of a difference. Only a − b matters, so "
                "a = 1000, b = 999 is as easy as a = 1, b = 0.",
@@ -242,11 +259,12 @@ PROBLEMS = [
                Twin("wrong_axis", _softmax_axis_zero),
                Twin("wrong_axis", _softmax_global_sum),
                Twin("wrong_axis", _softmax_shifted_global_sum),
-               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, _as_in_torch)
+               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, as_in_torch)
                  for twin in (_softmax_no_keepdims, _softmax_shifted_no_keepdims,
                               _softmax_no_keepdims_anywhere)),
                Twin("not_normalised", _softmax_not_normalised),
-               Twin("not_normalised", _softmax_shifted_not_normalised)),
+               Twin("not_normalised", _softmax_shifted_not_normalised),
+               *_SOFTMAX_DERIVED),
         hints=("Exponentiate, then divide by the sum of the exponentials along `axis` only.",
                "Reductions need `axis=axis`, and keepdims=True so that the sum has shape 1 "
                "along that axis and broadcasts back over it.",
@@ -267,7 +285,7 @@ PROBLEMS = [
                Twin("wrong_axis", _logits_global_mean),
                Twin("wrong_axis", _logits_last_axis),
                Twin("missing_keepdims", _logits_no_keepdims),
-               Twin("missing_keepdims", _as_in_torch(_logits_no_keepdims)),
+               Twin("missing_keepdims", as_in_torch(_logits_no_keepdims)),
                Twin("logit_per_class", _logits_binary_log_odds),
                Twin("logit_per_class", _logits_binary_log_odds_centred)),
         hints=("Softmax exponentiates and divides by a sum. Which function undoes the "

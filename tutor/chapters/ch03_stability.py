@@ -11,7 +11,7 @@ import numpy as np
 
 from tutor import checking
 from tutor.chapters import _inputs
-from tutor.chapters.ch02_softmax import _as_in_torch
+from tutor.chapters.blocks import as_in_torch
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "03_stability"
@@ -439,7 +439,7 @@ PROBLEMS = [
                Twin("wrong_axis", _softmax_last_axis),
                Twin("wrong_axis", _softmax_max_on_last_axis),
                Twin("wrong_axis", _softmax_global_sum),
-               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, _as_in_torch)
+               *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, as_in_torch)
                  for twin in (_softmax_max_no_keepdims, _softmax_no_keepdims)),
                Twin("not_normalised", _softmax_not_normalised)),
         hints=("Softmax does not change when you subtract the same number from every logit of "
@@ -466,7 +466,7 @@ PROBLEMS = [
                Twin("wrong_axis", _lse_last_axis),
                Twin("missing_keepdims", _lse_max_kept_sum_dropped),
                Twin("missing_keepdims", _lse_max_dropped),
-               Twin("missing_keepdims", _as_in_torch(_lse_max_dropped)),
+               Twin("missing_keepdims", as_in_torch(_lse_max_dropped)),
                Twin("keepdims_ignored", _lse_never_keeps),
                Twin("keepdims_ignored", _lse_always_keeps)),
         hints=("Factor e^m out of the sum, with m the slice's largest entry: what is left can "
