@@ -166,6 +166,9 @@ def main() -> int:
     bench_import(3 if args.quick else 7)
     bench_checks(3 if args.quick else 7)
     bench_callbacks(8 if args.quick else 20)
+    from test_classroom_load import bench_classroom  # tests/ is this script's folder
+
+    bench_classroom(args.quick)
     return 0
 
 

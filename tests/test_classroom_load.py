@@ -242,3 +242,133 @@ def test_killing_the_server_mid_run_loses_no_result_and_stores_none_twice(tmp_pa
         for c in clients:
             c.stop(0.5)
         server.stop()
+
+
+# -- `make bench` ----------------------------------------------------------------------------------
+
+SERVER_WITHOUT_LIMITS = """
+import asyncio, sys
+from tutor.classroom.server import Classroom, Limits, serve
+from tutor.classroom.store import Store
+unlimited = (1e9, 1e9)
+room = Classroom(Store(sys.argv[1]), Limits(unlimited, unlimited, unlimited, unlimited))
+def ready(port):
+    print(port, room.code, flush=True)
+asyncio.run(serve(room, "127.0.0.1", 0, ready))
+"""
+
+
+def _check_seconds(problem, answer, repeats: int) -> tuple[float, float]:
+    """(median, 95th percentile) seconds of `tutor.check(problem, answer)`, checks 0.1 s apart
+    (a learner's are far further apart: the sending thread has had its turn in between)."""
+    import tutor
+
+    times = []
+    for _ in range(repeats):
+        time.sleep(0.1)
+        start = time.perf_counter()
+        tutor.check(problem.id, answer)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def _record_seconds(repeats: int) -> float:
+    """Median seconds of the one call a check makes to share its result."""
+    from tutor import classroom
+    from tutor.result import Result
+
+    result = Result("softmax", "failed", "x", misconception="no_max_shift")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        classroom.record(result)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_check_latency(repeats: int) -> list[tuple]:
+    """Rows (mode, check median ms, check p95 ms, share call µs): not joined, joined to a live
+    server in another process, joined to an address where nothing listens."""
+    import tutor
+    from tutor import registry
+
+    problem = registry.get("causal_mask")
+    rows = []
+    home = Path(tempfile.mkdtemp(prefix="tutor-bench-class-"))
+    server = Server(home / "class.sqlite3")
+    try:
+        _check_seconds(problem, problem.reference, 5)
+        for mode, url in [("not joined", None), ("joined, server up", server.url),
+                          ("joined, server unreachable", f"http://127.0.0.1:{free_port()}")]:
+            if url:
+                tutor.join(url, code=CODE, name=f"bench {len(rows)}", wait=1.0)
+            median, p95 = _check_seconds(problem, problem.reference, repeats)
+            rows.append((mode, median * 1e3, p95 * 1e3, _record_seconds(2000) * 1e6))
+            tutor.leave()
+    finally:
+        server.stop()
+    return rows
+
+
+def bench_throughput(seconds: float, batch: int, senders: int = 4) -> float:
+    """Results per second the server stores, limits lifted, from `senders` threads each
+    posting `batch` results a request over a kept-alive connection (one learner each)."""
+    import http.client
+    import json
+    import uuid
+
+    home = Path(tempfile.mkdtemp(prefix="tutor-bench-class-"))
+    process = subprocess.Popen([sys.executable, "-c", SERVER_WITHOUT_LIMITS,
+                                str(home / "class.sqlite3")], stdout=subprocess.PIPE, text=True)
+    try:
+        port, code = process.stdout.readline().split()
+        tokens = [requests.post(f"http://127.0.0.1:{port}/api/join", timeout=5, json={
+            "code": code, "name": f"sender {i}"}).json()["token"] for i in range(senders)]
+        stored = [0] * senders
+        stop = time.monotonic() + seconds
+
+        def send(i: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+            headers = {"Authorization": f"Bearer {tokens[i]}",
+                       "Content-Type": "application/json"}
+            while time.monotonic() < stop:
+                events = [{"id": uuid.uuid4().hex, "problem": "softmax", "status": "failed",
+                           "misconception": "no_max_shift", "time": time.time(), "attempt": 1}
+                          for _ in range(batch)]
+                connection.request("POST", "/api/results", json.dumps({"results": events}),
+                                   headers)
+                response = connection.getresponse()
+                stored[i] += json.loads(response.read())["accepted"]
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(senders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(stored) / (time.monotonic() - start)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def bench_classroom(quick: bool) -> None:
+    """The workshop mode's numbers, printed by tests/bench.py."""
+    print("\nworkshop mode: `tutor.check('causal_mask')` with the reference answer, and the "
+          "share call in it")
+    print(f"  {'mode':<30}{'check median ms':>17}{'check p95 ms':>14}{'share call µs':>15}")
+    for mode, median, p95, share in bench_check_latency(20 if quick else 60):
+        print(f"  {mode:<30}{median:>17.2f}{p95:>14.2f}{share:>15.1f}")
+    print("\nworkshop server, limits lifted, 4 senders on loopback (sustained results/s)")
+    for batch in (1, 100):
+        rate = bench_throughput(2.0 if quick else 5.0, batch)
+        print(f"  {batch:>3} result{'s' if batch > 1 else ''} a request{rate:>12,.0f} results/s")
+    seconds = 10 if quick else 60
+    print(f"\nworkshop load: 200 learners × 1 result/s for {seconds} s (real clients, "
+          "server in its own process)")
+    n = run_load(seconds)
+    print(f"  sent {n['sent']}, stored {n['stored']} ({n['distinct']} distinct), lost "
+          f"{n['sent'] - n['distinct']}; {n['per_second']:.0f} results/s; dashboard shows a "
+          f"check after {n['p50'] * 1e3:.0f} ms median, {n['p99'] * 1e3:.0f} ms p99 "
+          "(budget 1 s)")

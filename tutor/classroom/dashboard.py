@@ -12,6 +12,7 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Workshop dashboard</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --pass: #1b7f3a; --try: #e07b00; --none: #c9ced6; --ink: #111; --mute: #555;
           --mistake: #b3261e; }
@@ -30,6 +31,7 @@ PAGE = """<!doctype html>
          padding: 1em; }
   section h2 { font-size: 1em; margin: 0 0 .4em; color: var(--mute); text-transform: uppercase;
                letter-spacing: .05em; }
+  section h2 code { text-transform: none; letter-spacing: 0; color: var(--ink); }
   table { width: 100%; border-collapse: collapse; }
   td, th { padding: .15em .3em; text-align: left; vertical-align: middle; }
   tr.problem { cursor: pointer; }
@@ -63,7 +65,7 @@ PAGE = """<!doctype html>
     <span class="try"></span>trying <span class="none"></span>not started</span></h2>
     <table><tbody id="problems"></tbody></table></section>
   <section>
-    <h2>Mistakes on <span id="chosen">…</span></h2>
+    <h2>Mistakes on <code id="chosen">…</code></h2>
     <div class="hist" id="mistakes"></div>
     <h2 style="margin-top:1em">Stuck longest</h2>
     <table><tbody id="stuck"></tbody></table>
@@ -208,6 +210,7 @@ async function poll() {
     }
   }
 }
+window.addEventListener("hashchange", () => location.reload());  // a new token pasted in
 setInterval(() => { for (const td of document.querySelectorAll("td.since"))
                       td.textContent = ago(Number(td.dataset.since)); }, 1000);
 poll();
