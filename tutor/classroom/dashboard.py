@@ -155,7 +155,7 @@ function render(s) {
   for (const x of s.stuck) {
     const tr = el("tr");
     tr.append(el("td", x.name), el("td", x.problem, "id"), el("td", ago(x.since), "n since"),
-              el("td", x.attempts + "×", "n"), el("td", x.misconception || "", "muted"));
+              el("td", x.attempts + "×", "n"), el("td", x.mistake || "", "muted"));
     tr.lastChild.style.fontSize = ".8em"; tr.children[2].dataset.since = x.since;
     stuck.append(tr);
   }
@@ -185,7 +185,14 @@ function drawTimeline(points) {
     t.textContent = new Date(p.t * 1000).toLocaleTimeString() + ": " + p.passes + " passes";
     r.append(t); svg.append(r);
   });
-  box.append(svg);
+  const when = (t) => new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit",
+                                                                  minute: "2-digit"});
+  const axis = el("div", null, "muted");
+  axis.style.cssText = "display:flex;justify-content:space-between;font-size:.8em";
+  axis.append(el("span", when(points[0].t)),
+              el("span", "most in a minute: " + most),
+              el("span", when(points[points.length - 1].t)));
+  box.append(svg, axis);
 }
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 function live(text, down) { const l = $("live"); l.textContent = text;

@@ -92,8 +92,10 @@ class Room:
             current = self.latest.get(name)
             w = works.get(current[1]) if current else None
             if w is not None and w.passed is None and w.attempts:
+                m = w.last_misconception
                 stuck.append({"name": name, "problem": current[1], "since": w.first,
-                              "attempts": w.attempts, "misconception": w.last_misconception})
+                              "attempts": w.attempts, "misconception": m,
+                              "mistake": self.names.get(m, m) if m else None})
             roster.append({"name": name, "passed": passed, "last": current[0] if current else None,
                            "current": current[1] if current else None})
         total = len(self.learners)
