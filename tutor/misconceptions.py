@@ -24,6 +24,11 @@ class Misconception:
     """Notebook stem of the lesson that teaches the idea (`03_stability`)."""
     section: str
     """The heading in that lesson, exactly as written there."""
+    engine: bool = False
+    """Named by the checking engine itself (writing into the input), not by a twin."""
+    pending: bool = False
+    """Belongs to a chapter not written yet: no twin names it so far, and its lesson section
+    may not exist yet. Harmless once a twin names it."""
 
     @property
     def link(self) -> str:
@@ -31,8 +36,8 @@ class Misconception:
         return f"../notebooks/{self.lesson}.ipynb#{self.section.replace(' ', '-')}"
 
 
-def _m(id, name, explanation, lesson, section):
-    return Misconception(id, name, explanation, lesson, section)
+def _m(id, name, explanation, lesson, section, **marks):
+    return Misconception(id, name, explanation, lesson, section, **marks)
 
 
 CATALOGUE: dict[str, Misconception] = {
@@ -87,7 +92,7 @@ CATALOGUE: dict[str, Misconception] = {
            "Your function changed its argument in place (for example z -= z.max()), which "
            "silently corrupts the caller's data (their logits, lengths or masks); compute into "
            "a new array or list instead.",
-           "02_softmax", "Softmax along an axis"),
+           "02_softmax", "Softmax along an axis", engine=True),
         _m("sigmoid_of_one_logit", "Sigmoid of one logit, ignoring the other",
            "With two classes, softmax only sees the difference of the logits: the first class "
            "gets σ(a − b). σ(a) alone is right only when b happens to be 0.",
@@ -344,11 +349,11 @@ CATALOGUE: dict[str, Misconception] = {
         _m("two_pass_stream", "Two passes over a one-shot stream",
            "The chunks arrive once: a first pass for the max exhausts the iterator. Keep a "
            "running max and rescale the running sum as the max grows.",
-           "09_softmax_at_scale", "Online softmax"),
+           "09_softmax_at_scale", "Online softmax", pending=True),
         _m("merge_forgets_rescale", "Merging sums without rescaling",
            "Each partial sum is relative to its own max; rescale both by exp(m_i − m) to the "
            "common max m before adding.",
-           "09_softmax_at_scale", "Merging partial results"),
+           "09_softmax_at_scale", "Merging partial results", pending=True),
         _m("stream_kept_in_memory", "The whole stream kept in memory",
            "list(chunks) or np.concatenate gives the right number only while the stream fits "
            "in memory, which is what streaming is for; keep a running max and a running sum, "
