@@ -591,7 +591,7 @@ def test_numbers_in_messages_keep_their_size():
     assert checking._fmt_pair(2.7541e-05, 0.0) == ("2.754e-05", "0")
     assert checking._fmt_pair(0.5594438, 0.5594) == ("0.559444", "0.5594")
     assert checking.fmt_value(np.array([[1000.0, 0.0, 3.0], [0.5, -1.0, 4.0]])) == \
-        "[[1000. , 0. , 3. ], [ 0.5, -1. , 4. ]]"
+        "[[1000., 0., 3.], [ 0.5, -1., 4.]]"
     assert checking.fmt_value(np.array([3.68e-45, 0.5])) == "[3.68e-45, 5.00e-01]"
 
 

@@ -71,10 +71,13 @@ def dtype_name(x: Any) -> str | None:
         name = str(x.dtype).removeprefix("torch.")
         return name if name in _TOLERANCES else None
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        return x.dtype.name if x.dtype.name in _TOLERANCES else "float64"
+        return _FLOAT_NAMES.get(x.dtype.itemsize, "float64")
     if isinstance(x, np.floating):
         return np.dtype(type(x)).name
     return None
+
+
+_FLOAT_NAMES = {2: "float16", 4: "float32", 8: "float64"}
 
 
 def _is_torch(x: Any) -> bool:
@@ -135,20 +138,39 @@ def tolerance_for(problem: Problem, case: Case, output: Any = None,
     go through the log domain (exp(z − logsumexp(z))).
     """
     rank = _PRECISION_ORDER.index
-    dtype = min([n for n in map(dtype_name, _array_args(case)) if n] or ["float64"], key=rank)
+    dtype, scale = _case_precision(case)
     out = dtype_name(output)
     if out and rank(out) < rank(dtype):
         # Torch's float32 default is fine on float64 inputs; casting the answer down to
         # float16 is not a licence for float16 tolerance.
         dtype = out if rank(dtype) < rank("float32") else max(out, "float32", key=rank)
     rtol, atol, eps = _TOLERANCES[dtype]
-    slack = 16 * eps * max((_finite_scale(a) for a in _array_args(case)), default=0.0)
+    slack = 16 * eps * scale
     if _bounded_by_one(expected):
         rtol, atol = rtol + min(slack, 9 * rtol), atol
     else:
         atol = atol + slack
     return Tolerance(problem.rtol if problem.rtol is not None else rtol,
                      problem.atol if problem.atol is not None else atol)
+
+
+_PRECISIONS: dict[int, tuple[Case, str, float]] = {}
+
+
+def _case_precision(case: Case) -> tuple[str, float]:
+    """The least precise float dtype among the case's arrays, and their largest finite
+    magnitude; remembered per case, since a check compares each case many times."""
+    known = _PRECISIONS.get(id(case))
+    if known is not None and known[0] is case:
+        return known[1], known[2]
+    arrays = _array_args(case)
+    dtype = min([n for n in map(dtype_name, arrays) if n] or ["float64"],
+                key=_PRECISION_ORDER.index)
+    scale = max((_finite_scale(a) for a in arrays), default=0.0)
+    if len(_PRECISIONS) > 4096:
+        _PRECISIONS.clear()
+    _PRECISIONS[id(case)] = (case, dtype, scale)
+    return dtype, scale
 
 
 def _bounded_by_one(expected: Any) -> bool:
@@ -212,7 +234,14 @@ def compare_arrays(expected: Any, got: Any, tol: Tolerance) -> str | None:
     return None
 
 
+_quiet = threading.local()
+"""While `_quiet.on`, a comparison only needs to know whether values differ (twin agreement):
+the reason's words, which cost more than the comparison, are not written."""
+
+
 def _first_difference(e: np.ndarray, g: np.ndarray, wrong: np.ndarray, what: str = "") -> str:
+    if getattr(_quiet, "on", False):
+        return "differs"
     if e.ndim == 0:
         expected, got = _fmt_pair(e, g)
         return f"returned {got} instead of {expected}" + (f" ({what})" if what else "")
@@ -278,7 +307,7 @@ def fmt_value(x: Any) -> str:
         if x.dtype.kind in "biuf":
             with np.printoptions(**_PRINT, suppress=_plain_decimals(x)):  # not the learner's
                 body = np.array2string(x, separator=", ")
-            body = " ".join(body.split())
+            body = re.sub(r" +([,\]])", r"\1", " ".join(body.split()))  # numpy pads "0.5 ,"
         else:
             body = repr(x.tolist())
         extra = [f"shape {x.shape}"] if x.size > 24 or x.ndim > 2 else []
@@ -326,6 +355,8 @@ class _Trial:
     outcome: Outcome
     wrong: str | None
     """None when the learner's outcome is right, else the reason."""
+    probe: int = -1
+    """The index of the fixed probe this trial ran, -1 for a drawn case."""
 
 
 def _expected(problem: Problem, case: Case) -> Any:
@@ -452,7 +483,8 @@ def _run(problem: Problem, fn: Callable | None, seed: int) -> Result:
                            f"time limit on {_fit_call(problem, case, 300)}. Look for a loop "
                            "that never ends, or a Python loop over every element of a large "
                            "array.")
-        trials.append(_Trial(case, expected, outcome, _judge(problem, case, expected, outcome)))
+        trials.append(_Trial(case, expected, outcome, _judge(problem, case, expected, outcome),
+                             i if i < len(probes) else -1))
         if time.monotonic() > deadline:
             return _result(problem, "timeout", seed,
                            f"{problem.name} took longer than the {problem.time_limit:g} s time "
@@ -600,8 +632,14 @@ class _Diagnosis:
     """Where the second shows, when it is not on `shown`."""
 
 
+_TWIN_PROBES: dict[tuple[int, int, int], Outcome] = {}
+"""Twins' outcomes on the fixed probes, kept across checks (small values only): the same
+twin on the same probe always does the same thing."""
+
+
 class _TwinRuns:
-    """Each twin's outcome on each trial, computed at most once per check."""
+    """Each twin's outcome on each trial, computed at most once per check (once per session on
+    a fixed probe)."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
@@ -609,11 +647,27 @@ class _TwinRuns:
 
     def __call__(self, i: int, t: _Trial) -> Outcome:
         key = (i, id(t))
-        if key not in self.outcomes:
+        if key in self.outcomes:
+            return self.outcomes[key]
+        lasting = (id(self.problem), i, t.probe)
+        outcome = _TWIN_PROBES.get(lasting) if t.probe >= 0 else None
+        if outcome is None:
             # Twins are the course's own code on the course's own inputs: no time limit, which
             # could interrupt a first `import torch` halfway and break torch for the session.
-            self.outcomes[key] = call(self.problem.twins[i].fn, t.case, self.problem)
-        return self.outcomes[key]
+            outcome = call(self.problem.twins[i].fn, t.case, self.problem, watch=False)
+            if t.probe >= 0 and _small(outcome):
+                if len(_TWIN_PROBES) > 50_000:
+                    _TWIN_PROBES.clear()
+                if outcome.error is not None:  # its frames are never shown; let them go
+                    outcome.error = outcome.error.with_traceback(None)
+                _TWIN_PROBES[lasting] = outcome
+        self.outcomes[key] = outcome
+        return outcome
+
+
+def _small(outcome: Outcome) -> bool:
+    nbytes = getattr(outcome.value, "nbytes", None)
+    return nbytes is None or nbytes <= 65_536
 
 
 def _deciding(failures: list[_Trial]) -> list[_Trial]:
@@ -663,9 +717,10 @@ def _matching_twins(problem, trials, failures, deciding, runs, exclude):
     returns the learner's wrong values somewhere, raises with the learner's very message, or
     behaves like the learner on every input, raising exactly where the learner raises."""
     ranked = []
+    cheapest_first = sorted(deciding, key=_size)
     for i, twin in enumerate(problem.twins):
         if twin.misconception in exclude or \
-                not all(_agree(problem, t, runs(i, t)) for t in deciding):
+                not all(_agree(problem, t, runs(i, t)) for t in cheapest_first):
             continue
         agreeing = [t for t in trials if t in deciding or _agree(problem, t, runs(i, t))]
         explained = [t for t in failures if t in agreeing]
@@ -749,6 +804,7 @@ def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
         return mine.raised and twin.raised and type(mine.error) is type(twin.error)
     if twin.value is None:
         return False
+    _quiet.on = True
     try:
         tol = tolerance_for(problem, trial.case, mine.value, twin.value)
         if problem.agree is not None:
@@ -757,6 +813,8 @@ def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
                           case=trial.case) is None
     except Exception:
         return False
+    finally:
+        _quiet.on = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -825,12 +883,15 @@ def _probabilities(expected: Any, value: Any) -> str | None:
         return f"Probabilities are never negative, but yours include {_fmt_number(np.nanmin(v))}."
     ones = np.abs(as_array(expected).sum(axis=axis, dtype=np.float64) - 1) < 1e-6
     got = v.sum(axis=axis)
-    off = ones & ~(np.abs(got - 1) <= 1e-3)
+    off = ones & np.isfinite(got) & (np.abs(got - 1) > 1e-3)  # NaN is told already
     if not off.any():
         return None
-    s = _fmt_number(got[tuple(np.argwhere(off)[0])] if got.ndim else got)
+    first = tuple(int(i) for i in np.argwhere(off)[0]) if got.ndim else ()
+    s = _fmt_number(got[first])
     if v.ndim == 1:
         return f"The probabilities sum to one, but yours sum to {s}."
+    if v.ndim == 2 and axis == 1:
+        return f"Each row sums to one, but row {first[0]} of yours sums to {s}."
     return f"Each slice along axis {axis} sums to one, but one of yours sums to {s}."
 
 
@@ -861,8 +922,9 @@ def _fit_call(problem: Problem, case: Case, width: int) -> str:
 
     def short(x: Any) -> str:
         text = fmt_value(x)
-        if len(text) <= 40 or not (isinstance(x, (np.ndarray, list)) or _is_torch(x)):
-            return text if len(text) <= 60 else text[:57] + "…"
+        if len(text) <= 40 or not (isinstance(x, (np.ndarray, list)) or _is_torch(x)) or \
+                (np.size(x) <= 6 and len(text) <= 90):
+            return text if len(text) <= 90 else text[:89] + "…"
         shape = tuple(np.shape(as_array(x))) if not isinstance(x, list) else (len(x),)
         dtype = dtype_name(x)
         kind = "a tensor" if _is_torch(x) else ("a list" if isinstance(x, list) else "an array")
@@ -907,13 +969,14 @@ def _versus(problem: Problem, t: _Trial, width: int) -> str:
             same = np.isclose(gf, ef, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
         if not same.all():
             index = tuple(int(i) for i in np.argwhere(~same)[0])
-            lo = max(0, index[-1] - 2)
-            row = index[:-1]
-            window = slice(lo, min(e.shape[-1], lo + 5))
+            span = 5 if width >= 200 else 3
+            lo = max(0, min(index[-1] - span // 2, e.shape[-1] - span))
+            row, window = index[:-1], slice(lo, lo + span)
             where = index[0] if len(index) == 1 else index
-            return (f"the answer (shape {e.shape}) first differs at index {where}: from "
-                    f"index {lo if len(index) == 1 else (*row, lo)} on it reads "
-                    f"{fmt_value(e[row][window])} but yours reads {fmt_value(g[row][window])}")
+            start = lo if len(index) == 1 else (*row, lo)
+            return (f"the answer (shape {e.shape}) first differs at index {where}; from index "
+                    f"{start} on, it reads {fmt_value(e[row][window])} but yours reads "
+                    f"{fmt_value(g[row][window])}")
     return f"the answer is {_fit_value(e, 100)} but it returned {_fit_value(g, 100)}"
 
 

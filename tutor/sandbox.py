@@ -12,6 +12,7 @@ tutor's or a library's frames; and a function that is still a stub (`...`) is re
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import dis
 import inspect
@@ -132,6 +133,8 @@ def read_only(x: Any) -> Any:
     if _is_torch(x) and hasattr(x, "clone"):
         y = x.detach().clone()
         return y.requires_grad_(x.requires_grad) if x.is_leaf else y
+    if isinstance(x, np.random.Generator):  # a draw must not move the case's own generator
+        return copy.deepcopy(x)
     return x
 
 
@@ -174,15 +177,16 @@ class Outcome:
         return self.located
 
 
-def call(fn: Callable, case: Case, problem: Problem) -> Outcome:
+def call(fn: Callable, case: Case, problem: Problem, watch: bool = True) -> Outcome:
     """Call `fn` on read-only copies of the case; never raises except `TimeUp` (and
-    `KeyboardInterrupt`, the learner's interrupt button)."""
+    `KeyboardInterrupt`, the learner's interrupt button). `watch=False` skips comparing the
+    inputs afterwards, for the course's own twins, which never write into them."""
     frozen = frozen_case(case)
     # Read-only numpy copies can still be written through (torch.as_tensor shares their memory),
     # so every input is compared with the original after the call.
     inputs = [(a, b) for a, b in zip([*frozen.args, *frozen.kwargs.values()],
                               [*case.args, *case.kwargs.values()], strict=True)
-              if isinstance(a, (np.ndarray, list)) or _is_torch(a)]
+              if isinstance(a, (np.ndarray, list)) or _is_torch(a)] if watch else []
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
