@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch  # imported once, as a learner's notebook would, before any check's clock runs
 from learners import (
     assert_named,
@@ -314,6 +315,16 @@ def w_softmax_capped_minimum(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def w_softmax_clamped_float64_torch(z, axis=-1):
+    e = torch.exp(torch.clamp(torch_in(z).double(), -30, 30))
+    return e / e.sum(dim=axis, keepdim=True)
+
+
+def w_softmax_capped_float64_minimum(z, axis=-1):
+    e = np.exp(np.minimum(np.asarray(z, dtype=float), 75))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def w_softmax_torch_sum_without_keepdim(z, axis=-1):
     t = torch_in(z)
     e = torch.exp(t - t.amax(dim=axis, keepdim=True))
@@ -341,7 +352,6 @@ WRONG = [
     ("stable_softmax", w_softmax_upcast_naive, "no_max_shift"),
     ("stable_softmax", w_softmax_mean_centred_torch, "no_max_shift"),
     ("stable_softmax", w_softmax_nan_patched, "no_max_shift"),
-    ("stable_softmax", w_softmax_clamped_torch, "clips_logits"),
     ("stable_softmax", w_softmax_amax_of_everything, "global_max_shift"),
     ("stable_softmax", w_softmax_global_max_torch, "global_max_shift"),
     ("stable_softmax", w_softmax_in_place, "mutates_input"),
@@ -358,8 +368,8 @@ WRONG = [
     ("logsumexp", w_lse_kept_max_plus_dropped_sum, "missing_keepdims"),
     ("logsumexp", w_lse_rows_of_last_axis, "wrong_axis"),
     ("stable_softmax", w_softmax_float32_tensor_naive, "no_max_shift"),
-    ("stable_softmax", w_softmax_capped_torch, "clips_logits"),
-    ("stable_softmax", w_softmax_capped_minimum, "clips_logits"),
+    ("stable_softmax", w_softmax_clamped_float64_torch, "clips_logits"),
+    ("stable_softmax", w_softmax_capped_float64_minimum, "clips_logits"),
     ("stable_softmax", w_softmax_torch_sum_without_keepdim, "missing_keepdims"),
     ("stable_softmax", w_softmax_shifted_global_sum, "wrong_axis"),
     ("logsumexp", w_lse_torch_max_without_keepdim, "missing_keepdims"),
@@ -373,6 +383,15 @@ def test_wrong_answers_are_named_nine_times_in_ten():
 @over_wrong(WRONG)
 def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
     assert_named(problem_id, answer, expected)
+
+
+@pytest.mark.parametrize("answer", [w_softmax_clamped_torch, w_softmax_capped_torch,
+                                    w_softmax_capped_minimum])
+def test_a_clamp_that_still_overflows_in_float16_names_both_mistakes(answer):
+    """Clamped at 50 to 80 but computed in float16, whose exp overflows past 11.09: the
+    ordinary float16 inputs show the overflow first, the float64 ones the lost gaps."""
+    result = tutor.check("stable_softmax", answer, seed=0)
+    assert result.misconceptions == ("no_max_shift", "clips_logits"), result.message
 
 
 def test_exp_of_z_minus_logsumexp_in_float16_passes_on_every_seed():
@@ -497,9 +516,11 @@ def test_a_global_max_is_named_on_the_smallest_batch_it_breaks():
     assert result.message == (
         "Subtracting the maximum of the whole array instead of each slice's own maximum leaves "
         "rows far below that maximum to underflow to 0/0 = NaN; use max(axis=axis, "
-        "keepdims=True). On stable_softmax(z=[[ 10000., -10000., 0.], [-10000., -9997., "
-        "-9994.]]) (logits ±1e4) the answer is [[1. , 0. , 0. ], [0.0024, 0.0473, 0.9503]] but "
-        "it returned [[ 1., 0., 0.], [nan, nan, nan]].")
+        "keepdims=True). On stable_softmax(z=[[ -990.668, -949.0658], [ -251.9403, -255.6645], "
+        "[-1585.2704, -1607.7561], [ -601.0582, -572.7935]], axis=-1) the answer is "
+        "[[8.5584e-19, 1.0000e+00], [9.7644e-01, 2.3564e-02], [1.0000e+00, 1.7163e-10], "
+        "[5.3065e-13, 1.0000e+00]] but it returned [[8.5702e-19, 1.0000e+00], [9.7644e-01, "
+        "2.3564e-02], [ nan, nan], [5.3065e-13, 1.0000e+00]].")
 
 
 def test_the_largest_float_is_named_as_not_its_log():
@@ -509,8 +530,8 @@ def test_the_largest_float_is_named_as_not_its_log():
     result = tutor.check("overflow_threshold", overflow_threshold, seed=0)
     assert result.message == (
         "exp(x) overflows once x passes log(finfo(dtype).max), not finfo(dtype).max itself. On "
-        "overflow_threshold(dtype=np.float32) (float32) the answer is 88.7228 but it returned "
-        "3.4028e+38 (float32).")
+        "overflow_threshold(dtype=torch.float32) the answer is 88.7228 but it returned "
+        "3.4028e+38.")
 
 
 def test_an_unguarded_logsumexp_is_shown_its_nan():
@@ -522,8 +543,9 @@ def test_an_unguarded_logsumexp_is_shown_its_nan():
     result = tutor.check("logsumexp", logsumexp, seed=0)
     assert result.title == "NaN from −inf entries"
     assert result.message.endswith(
-        "On logsumexp(z=[[ 0., -inf, 1.], [-inf, -inf, -inf]]) (−inf entries and an all −inf "
-        "row) the answer is [1.3133, -inf] but it returned [1.3133, nan].")
+        "On logsumexp(z=an array of shape (7, 6), axis=1, keepdims=True) the answer is [[ -inf], "
+        "[20.2297], [22.2324], [14.3743], [19.0007], [11.455], [11.2307]] but it returned "
+        "[[ nan], [20.2297], [22.2324], [14.3743], [19.0007], [11.455], [11.2307]].")
 
 
 def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
@@ -533,17 +555,20 @@ def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
     result = tutor.check("logsumexp", logsumexp, seed=0)
     assert result.status == "failed" and result.misconception is None
     assert result.message == (
-        "On logsumexp(z=[1000., 1001., 1002.]) (the lesson's (1000, 1001, 1002)), your "
-        "logsumexp returned 435.3401 instead of 1002.4076.")
+        "On logsumexp(z=[[ 3.], [-2.]], axis=-1, keepdims=True) (slices of length 1 "
+        "(keepdims=True)), your logsumexp has 2 of 2 entries wrong; at index (0, 0) the answer "
+        "is 3 but you have 1.3029.")
 
 
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("logsumexp", ch03.logsumexp, seed=0)
     assert result.message == (
-        "logsumexp is right on all 12 inputs, including the lesson's (1000, 1001, 1002), "
+        "logsumexp is right on all 17 inputs, including the lesson's (1000, 1001, 1002), "
         "logits ±1e4, rows a global max would underflow (keepdims=True), −inf entries and an "
-        "all −inf row, axis=0 with an all −inf column, float16 (e^11 + e^10 + e^9 overflows) "
-        "and a single float32 row (e^100 overflows).")
+        "all −inf row, axis=0 with an all −inf column, float16 (e^11 + e^10 + e^9 overflows), "
+        "a single float32 row (e^100 overflows), the largest logit in the middle or last, the "
+        "logs of probabilities (total 0), slices of length 1 (keepdims=True), the middle axis "
+        "of three (keepdims=True) and axis=0 (keepdims=True).")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,14 +5,15 @@ and gives −inf, not NaN, for an all −inf slice."""
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from tutor import checking
-from tutor.chapters import _inputs
-from tutor.chapters.blocks import as_in_torch
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.chapters import _inputs, blocks
+from tutor.chapters.blocks import as_in_torch, in_float32
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "03_stability"
 
@@ -126,22 +127,24 @@ def _threshold_probes():
     # import time (seconds, in a fresh kernel) off the clock of the learner's calls.
     import torch  # noqa: F401
 
-    return [
-        case(_Dtype("np.float32"), note="float32"),
-        case(_Dtype("torch.bfloat16"), note="torch.bfloat16"),
-        case(_Dtype("np.dtype('float16')"), note="float16"),
-        case(_Dtype("torch.float64"), note="torch.float64"),
-    ]
+    notes = {"np.float32": "float32", "torch.bfloat16": "torch.bfloat16",
+             "np.dtype('float16')": "float16", "torch.float64": "torch.float64"}
+    # Every dtype as a fixed probe, so that an answer wrong for one of them fails on every seed.
+    return [case(d, note=notes.get(d.written, "")) for d in sorted(
+        _DTYPES, key=lambda d: d.written not in notes)]
 
 
 # --- stable_softmax ----------------------------------------------------------------------------
 
-def stable_softmax(z, axis=-1):
+def _stable_softmax(b, z, axis=-1):
     """e^(z − m) / Σ e^(z − m) along `axis`, m each slice's own max: the largest exponent is 0,
     so nothing overflows and every denominator is at least 1."""
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    return b.softmax(b.asarray(z), axis=axis)
+
+
+# The reference, and a twin for every buggy building block it uses (no −inf entries here).
+stable_softmax, _SOFTMAX_DERIVED = blocks.compose(
+    _stable_softmax, example=(np.zeros((2, 3)), 0), exclude=("neg_inf_nan",))
 
 
 def _compare_probabilities(expected, got, tol):
@@ -207,8 +210,10 @@ def _softmax_capped(bound):
     return softmax
 
 
-# The bounds learners pick when they clip: round numbers, and the float32 and float64 limits.
-_CLIP_BOUNDS = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85, 88, 100, 200, 300, 500, 700, 709)
+def _softmax_in_dtype(z, axis=-1):
+    """The right formula, computed in the dtype of z."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def _softmax_global_max(z, axis=-1):
@@ -249,6 +254,77 @@ _AS_WRITTEN = (lambda fn: fn, _float64_first)
 """Each range-dependent twin as written, and upcast to float64 first."""
 
 
+# --- symptoms: the variants of a mistake that no single twin matches ----------------------------
+
+def _slices(x, axis):
+    """The slices of `x` along `axis`, as the rows of a 2-D float64 array."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    return x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+
+
+def _overflow_limit(z):
+    return overflow_threshold(z.dtype if isinstance(z, np.ndarray) and z.dtype.kind == "f"
+                              else np.float64)
+
+
+def _can_overflow(z, axis):
+    """Per slice: does e^z, or e^(z − c) for a c that is not the slice's max (its mean, its
+    first or smallest entry), overflow in the dtype of z? True when the largest entry, or the
+    spread between the largest and smallest, passes that dtype's limit."""
+    rows = _slices(z, axis)
+    finite = np.where(np.isfinite(rows), rows, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        top, bottom = np.nanmax(finite, axis=-1), np.nanmin(finite, axis=-1)
+    limit = _overflow_limit(z)
+    return (top > limit) | (top - bottom > limit)
+
+
+def _overflowed_softmax(case, expected, outcome):
+    """Probabilities that became NaN or inf, or lost their total of one (NaN patched to 0),
+    in a slice whose exponentials overflow unless its max is subtracted."""
+    z, axis = case.args[0], case.kwargs.get("axis", -1)
+    p = checking.as_array(outcome.value).astype(np.float64)
+    if p.shape != np.shape(z):
+        return False
+    rows, right = _slices(p, axis), _slices(expected, axis)
+    broken = ~np.isfinite(rows).all(axis=-1) | (np.abs(np.nansum(rows, axis=-1) - 1) > 0.5)
+    return bool(np.any(broken & np.isfinite(right).all(axis=-1) & _can_overflow(z, axis)))
+
+
+def _overflowed_logsumexp(case, expected, outcome):
+    """+inf or NaN where log-sum-exp is finite, in a slice whose exponentials overflow unless
+    its max is subtracted."""
+    z, axis = case.args[0], case.kwargs.get("axis", -1)
+    out = checking.as_array(outcome.value).astype(np.float64).ravel()
+    right = np.asarray(expected, dtype=np.float64).ravel()
+    if out.shape != right.shape:
+        return False
+    broken = (np.isnan(out) | (out == np.inf)) & np.isfinite(right)
+    return bool(np.any(broken & _can_overflow(z, axis)))
+
+
+def _gaps_lost(case, expected, outcome):
+    """Entries whose logits differ (by more than float16 rounding could blur) got the same
+    probability, in a slice that still sums to one, where the right probabilities differ: the
+    gaps between the logits were lost, as clipping the logits loses them."""
+    z, axis = case.args[0], case.kwargs.get("axis", -1)
+    p = checking.as_array(outcome.value).astype(np.float64)
+    if p.shape != np.shape(z) or not np.isfinite(p).all():
+        return False
+    for zs, ps, es in zip(_slices(z, axis), _slices(p, axis), _slices(expected, axis),
+                          strict=True):
+        if abs(ps.sum() - 1) > 1e-2:
+            continue
+        dz = np.abs(zs[:, None] - zs[None, :])
+        blur = 2.0**-9 * np.maximum(np.abs(zs[:, None]), np.abs(zs[None, :])) + 1e-3
+        tied = np.abs(ps[:, None] - ps[None, :]) <= 1e-3 * np.maximum(ps[:, None], 1e-300)
+        apart = np.abs(es[:, None] - es[None, :]) > 0.1 * np.maximum(es[:, None], es[None, :])
+        if np.any((ps[:, None] > 1e-4) & tied & apart & (dz > blur)):
+            return True
+    return False
+
+
 def _softmax_cases(rng):
     for ndim in (1, 2, 2, 3, 3):
         shape = _inputs.shape(rng, ndim)
@@ -283,20 +359,36 @@ def _softmax_probes():
         case(np.array([20.0, 15.0, 10.0], dtype=np.float16), note="float16 (e^20 overflows)"),
         case(np.array([[100.0, 90.0, 80.0, 70.0]], dtype=np.float32),
              note="float32 (e^100 overflows)"),
+        # The largest entry in the middle and last: a shift by the first entry overflows.
+        case(np.array([[-5000.0, 5000.0, 0.0], [0.0, -5000.0, 5000.0]]),
+             note="the largest logit in the middle or last"),
+        # float32 keeps about 7 digits: near 1e4 its numbers are 1/1024 apart.
+        case(np.array([10000.3, 9999.9, 10000.1]), note="close float64 logits near 1e4"),
+        case(np.array([[2.5], [-1.0]]), note="slices of length 1"),
+        case(np.arange(24.0).reshape(2, 3, 4) * 37.0 % 11.0 - 5.0, axis=1,
+             note="the middle axis of three"),
     ]
 
 
 # --- logsumexp ---------------------------------------------------------------------------------
 
-def logsumexp(z, axis=-1, keepdims=False):
+def _logsumexp(b, z, axis=-1, keepdims=False):
     """log Σ_j e^(z_j) along `axis` = m + log Σ_j e^(z_j − m), m each slice's max. An all −inf
     slice has an empty sum: with m = 0 there it gives log 0 = −inf instead of −inf − (−inf)."""
-    z = np.asarray(z, dtype=float)
-    m = z.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
+    return b.logsumexp(b.asarray(z), axis=axis, keepdims=keepdims)
+
+
+# The reference, and a twin for every buggy building block it uses.
+logsumexp, _LSE_DERIVED = blocks.compose(_logsumexp, example=(np.zeros((2, 3)), 0, True))
+
+
+def _lse_in_dtype(z, axis=-1, keepdims=False):
+    """The right formula, computed in the dtype of z."""
+    m = np.max(z, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(z.dtype)
     with np.errstate(divide="ignore"):
-        lse = m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
-    return lse if keepdims else lse.squeeze(axis=axis)
+        lse = m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+    return lse if keepdims else np.squeeze(lse, axis=axis)
 
 
 def _lse_naive(z, axis=-1, keepdims=False):
@@ -392,6 +484,17 @@ def _lse_probes():
              note="float16 (e^11 + e^10 + e^9 overflows)"),
         case(np.array([[100.0, 90.0, 80.0]], dtype=np.float32),
              note="a single float32 row (e^100 overflows)"),
+        case(np.array([[-1e4, 0.0, 1e4], [0.0, 1e4, -1e4]]),
+             note="the largest logit in the middle or last"),
+        # log of a distribution: a total of 0, where float32's 7 digits show.
+        case(np.log(np.array([0.5, 0.3, 0.2])), note="the logs of probabilities (total 0)"),
+        case(np.array([[3.0], [-2.0]]), axis=-1, keepdims=True,
+             note="slices of length 1 (keepdims=True)"),
+        # keepdims=True on an axis other than the last of a 3-D input.
+        case(np.arange(24.0).reshape(2, 3, 4) * 37.0 % 11.0 - 5.0, axis=1, keepdims=True,
+             note="the middle axis of three (keepdims=True)"),
+        case(np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0]]), axis=0, keepdims=True,
+             note="axis=0 (keepdims=True)"),
     ]
 
 
@@ -429,19 +532,24 @@ PROBLEMS = [
                   "the input's own dtype is fine.",
         reference=stable_softmax, generate=_softmax_cases, probes=_softmax_probes,
         compare=_compare_probabilities,
-        twins=(*(Twin("no_max_shift", f(twin)) for f in _AS_WRITTEN for twin in (
-                   _softmax_naive, _softmax_naive_nan_to_num, _softmax_min_shift,
-                   _softmax_mean_shift)),
+        twins=(*_SOFTMAX_DERIVED,
+               Twin("no_max_shift", _softmax_naive),
+               *(Twin("no_max_shift", f(twin)) for f in _AS_WRITTEN for twin in (
+                   _softmax_naive_nan_to_num, _softmax_min_shift, _softmax_mean_shift)),
                Twin("no_max_shift", _float32_first(_softmax_naive)),
-               *(Twin("clips_logits", f(clipped(b))) for f in _AS_WRITTEN
-                 for clipped in (_softmax_clipped, _softmax_capped) for b in _CLIP_BOUNDS),
-               *(Twin("global_max_shift", f(_softmax_global_max)) for f in _AS_WRITTEN),
+               # Two of the clipping family; any other bound is named by its symptom.
+               Twin("clips_logits", _float64_first(_softmax_clipped(80))),
+               Twin("clips_logits", _float64_first(_softmax_capped(50))),
+               Twin("global_max_shift", _softmax_global_max),
+               Twin("lower_precision", in_float32(_softmax_in_dtype)),
                Twin("wrong_axis", _softmax_last_axis),
                Twin("wrong_axis", _softmax_max_on_last_axis),
                Twin("wrong_axis", _softmax_global_sum),
                *(Twin("missing_keepdims", f(twin)) for f in (lambda fn: fn, as_in_torch)
                  for twin in (_softmax_max_no_keepdims, _softmax_no_keepdims)),
                Twin("not_normalised", _softmax_not_normalised)),
+        symptoms=(Symptom("no_max_shift", _overflowed_softmax),
+                  Symptom("clips_logits", _gaps_lost)),
         hints=("Softmax does not change when you subtract the same number from every logit of "
                "a slice. Which number makes the largest exponent exactly 0?",
                "Subtract each slice's own maximum, z.max(axis=axis, keepdims=True), not the "
@@ -457,7 +565,9 @@ PROBLEMS = [
                   "NaN. With keepdims=True the reduced axis stays, with length 1; otherwise it "
                   "is removed (like numpy's reductions).",
         reference=logsumexp, generate=_lse_cases, probes=_lse_probes,
-        twins=(*(Twin("no_max_shift", f(_lse_naive)) for f in (*_AS_WRITTEN, _float32_first)),
+        twins=(*_LSE_DERIVED,
+               Twin("lower_precision", in_float32(_lse_in_dtype)),
+               *(Twin("no_max_shift", f(_lse_naive)) for f in (*_AS_WRITTEN, _float32_first)),
                Twin("lse_forgets_max", _lse_forgets_max),
                Twin("lse_forgets_max", _lse_forgets_max_guarded),
                Twin("neg_inf_nan", _lse_unguarded),
@@ -469,6 +579,7 @@ PROBLEMS = [
                Twin("missing_keepdims", as_in_torch(_lse_max_dropped)),
                Twin("keepdims_ignored", _lse_never_keeps),
                Twin("keepdims_ignored", _lse_always_keeps)),
+        symptoms=(Symptom("no_max_shift", _overflowed_logsumexp),),
         hints=("Factor e^m out of the sum, with m the slice's largest entry: what is left can "
                "neither overflow nor be all zeros.",
                "log Σ e^z = m + log Σ e^(z − m). Take m with keepdims=True so that z − m "
