@@ -5,6 +5,7 @@ the lesson's two explorers change their artists as their controls move."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from learners import assert_named, assert_named_nine_in_ten, over_right, over_wr
 from scipy import special
 
 import tutor
-from tutor import checking
+from tutor import checking, registry
 from tutor.chapters import ch07_attention_masking as ch07
 from tutor.widgets.attention import D_MAX, N_MAX, MaskExplorer, ScalingExplorer
 
@@ -766,7 +767,7 @@ def test_padding_mask_at_lengths_zero_and_n():
 def test_every_chapter_07_problem_checks_a_handful_of_inputs():
     """Not a timing test: the checks must not run so many inputs that they could not be quick."""
     for problem in ch07.PROBLEMS:
-        assert len(checking.cases_for(problem, 0)) <= 12, problem.id
+        assert len(checking.cases_for(problem, 0)) <= 20, problem.id
 
 
 def test_twins_never_import_torch():
@@ -885,3 +886,138 @@ def test_an_unrelated_error_is_not_named_after_a_twin_that_raises_the_same_type(
             result = tutor.check(problem_id, answer, seed=seed)
             assert result.status == "error" and result.misconception is None, result.message
             assert result.message.startswith("ValueError: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The same verdict on every seed: twins, right answers and edge-case mistakes over 30 seeds
+
+SWEEP = range(100, 130)
+PROBLEM_IDS = [p.id for p in ch07.PROBLEMS]
+
+
+def passes_every_seed(problem, answer):
+    """`answer` passes the full check on the first seed of SWEEP, and the drawn inputs of the
+    others: the fixed probes, judged on the first, give a deterministic answer the same verdict
+    at every seed."""
+    for seed in SWEEP:
+        checked = problem if seed == SWEEP[0] else dataclasses.replace(problem, probes=tuple)
+        result = checking.run(checked, answer, seed=seed)
+        assert result.passed, f"{getattr(answer, '__name__', answer)}, seed {seed}: " \
+            f"{result.message}"
+
+
+def fails_every_seed(problem, answer, expected):
+    """The seeds of SWEEP on which `answer` passes, or is not named `expected` first (when
+    `expected` is a catalogue id), as (seed, name given, message)."""
+    misses = []
+    for seed in SWEEP:
+        result = checking.run(problem, answer, seed=seed)
+        if result.passed or expected is not None and result.misconception != expected:
+            misses.append((seed, result.misconception, result.message))
+    return misses
+
+
+@pytest.mark.parametrize("problem_id", PROBLEM_IDS)
+def test_every_twin_fails_with_its_own_name_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    misses = {twin.fn.__name__: m for twin in problem.twins
+              if (m := fails_every_seed(problem, twin.fn, twin.misconception))}
+    assert not misses, misses
+
+
+@pytest.mark.parametrize("problem_id", PROBLEM_IDS)
+def test_every_right_answer_passes_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    for answer in [problem.reference, *(f for p, f in RIGHT if p == problem_id)]:
+        passes_every_seed(problem, answer)
+
+
+# Wrong answers at the edges the contract promises (not copies of twins): each fails on every
+# seed, named where the catalogue has a name for it.
+
+
+def e_causal_squeezed(n):
+    return np.squeeze(np.tril(np.ones((n, n), dtype=bool)))
+
+
+def e_causal_fixed_size(n):
+    """A mask made once for a maximum length of 32, then cut to n."""
+    return np.tril(np.ones((32, 32), dtype=bool))[:n, :n]
+
+
+def e_padding_squeezed(lengths, n):
+    return np.squeeze(np.arange(n) < np.asarray(lengths)[:, None])
+
+
+def e_padding_to_longest(lengths, n):
+    lengths = np.asarray(lengths)
+    return np.arange(lengths.max(initial=0)) < lengths[:, None]
+
+
+def e_combine_squeezed(lengths, n):
+    keys = np.arange(n) < np.asarray(lengths)[:, None]
+    return np.squeeze(np.tril(np.ones((n, n), dtype=bool)) & keys[:, None, None, :])
+
+
+def e_combine_torch_squeeze_head(lengths, n):
+    import torch
+
+    keys = torch.arange(n) < tensor(lengths)[:, None]
+    mask = torch.tril(torch.ones(n, n, dtype=torch.bool)) & keys[:, None, None, :]
+    return mask.squeeze()[:, None] if len(lengths) > 1 else mask.squeeze()
+
+
+def e_ms_mean_shift(scores, mask):
+    s = np.where(mask, scores, np.nan)
+    e = np.nan_to_num(np.exp(s - np.nanmean(s, axis=-1, keepdims=True)))
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def e_ms_squeezed(scores, mask):
+    return np.squeeze(ch07.masked_softmax(scores, mask))
+
+
+def e_att_max_no_keepdims(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    m = np.max(scores, axis=-1)
+    e = np.exp(scores - np.where(np.isfinite(m), m, 0.0))
+    total = np.sum(e, axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0) @ v
+
+
+def e_att_squeezed(q, k, v, mask=None):
+    return np.squeeze(ch07.attention(q, k, v, mask))
+
+
+def e_att_first_score_shift(q, k, v, mask=None):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    keep = np.broadcast_to(True if mask is None else mask, scores.shape)
+    e = np.where(keep, np.exp(scores - scores[..., :1]), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    return np.nan_to_num(e / np.where(total > 0, total, 1.0)) @ v
+
+
+EDGE_WRONG = [
+    ("causal_mask", e_causal_squeezed, None),
+    ("causal_mask", e_causal_fixed_size, None),
+    ("padding_mask", e_padding_squeezed, None),
+    ("padding_mask", e_padding_to_longest, None),
+    ("combine_masks", e_combine_squeezed, None),
+    ("combine_masks", e_combine_torch_squeeze_head, None),
+    ("masked_softmax", e_ms_mean_shift, "no_max_shift"),
+    ("masked_softmax", e_ms_squeezed, None),
+    ("attention", e_att_max_no_keepdims, "missing_keepdims"),
+    ("attention", e_att_squeezed, None),
+    ("attention", e_att_first_score_shift, "no_max_shift"),
+]
+
+
+@pytest.mark.parametrize("problem_id", PROBLEM_IDS)
+def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    misses = {answer.__name__: m for p, answer, expected in EDGE_WRONG if p == problem_id
+              if (m := fails_every_seed(problem, answer, expected))}
+    assert not misses, misses

@@ -3,38 +3,38 @@ calibration (ECE and fitting T by NLL) and the distillation loss with its T².
 
 Two kinds of contract need more than "compare an array with the reference":
 
-- A ValueError for an invalid temperature. The `call` hook turns what the function did on such an
-  input into a small string array, a *verdict*: "ValueError", "no exception" or the name of the
-  exception raised. Verdicts are plain numpy arrays (so they travel like any output), compare by
-  equality, and read well in messages ("raised ZeroDivisionError instead of ValueError").
+- A ValueError for an invalid temperature: those cases say `raises=ValueError`, and the engine
+  judges what the call did.
 - A random draw. The `call` hook of `sample_next_token` draws many tokens with copies of one
   seeded generator and returns their frequencies; `compare` is a chi-square test against
   softmax(z / T), `agree` the same test against the distribution a buggy twin declares it draws
-  from (both tests live in `tutor.statistics`). The same calls replayed with a second copy of the generator must give the same tokens,
-  or the verdict "different draws from the same seed" names `ignores_rng`.
+  from (both tests live in `tutor.statistics`). The first draws are replayed with a second copy
+  of the generator and must give the same tokens, or the *verdict* "different tokens from two
+  generators with the same seed" (a small string array that travels like any output) names
+  `ignores_rng`.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 
-from tutor.chapters import _inputs
+from tutor.chapters import _inputs, blocks
 from tutor.chapters.blocks import log_softmax, softmax
 from tutor.checking import NotAnArray, as_array, compare_arrays, fmt_value
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 from tutor.statistics import goodness_of_fit, same_distribution
 
 CHAPTER = "06_temperature"
 
 
-# --- verdicts: what a call did when the contract asks for a ValueError -------------------------
-
-NO_EXCEPTION = "no exception"
-
+# --- verdicts: what a sampler did instead of returning a token ---------------------------------
 
 def _verdict(text: str) -> np.ndarray:
+    """A sentence about a sampler's behaviour ("different tokens from two generators with the
+    same seed"), as a small string array that travels like any output."""
     return np.array(text)
 
 
@@ -42,55 +42,58 @@ def _is_verdict(x) -> bool:
     return isinstance(x, np.ndarray) and x.dtype.kind == "U"
 
 
-def _what_it_raised(fn, args) -> np.ndarray:
-    """The verdict of fn(*args): the exception's type name, or "no exception"."""
-    try:
-        fn(*args)
-    except ValueError as e:
-        if "read-only" in str(e):  # writing into the input: let the engine name it
-            raise
-        return _verdict("ValueError")
-    except Exception as e:
-        return _verdict(type(e).__name__)
-    return _verdict(NO_EXCEPTION)
+def _derived(formula, example, exclude=(), harmless=()):
+    """`blocks.compose`, without the buggy blocks in `harmless`: those that give the right answer
+    on every input this problem's contract allows (a sum over the last axis, when the formula
+    only ever reduces the last axis)."""
+    reference, twins = blocks.compose(formula, example, exclude=exclude)
+    suffixes = tuple(f"_{cls.__name__}" for cls in harmless)
+    return reference, tuple(t for t in twins if not t.fn.__name__.endswith(suffixes))
 
 
-def _compare_verdicts(expected, got) -> str | None:
-    """None when `got` is the verdict `expected` ("ValueError"), else what happened instead."""
-    want = str(expected)
-    if not _is_verdict(got):
-        return f"returned {fmt_value(got)} instead of raising {want}"
-    have = str(got)
-    if have == want:
-        return None
-    if have == NO_EXCEPTION:
-        return f"did not raise {want}"
-    return f"raised {have} instead of {want}"
+LAST_AXIS_ONLY = (blocks.SumOverLastAxis, blocks.ShiftOverLastAxis)
+"""Harmless where the formula reduces only the last axis."""
 
 
-def _compare_or_verdict(expected, got, tol) -> str | None:
-    """`compare` for problems with a ValueError contract: verdicts by equality, arrays as usual."""
-    if _is_verdict(expected):
-        return _compare_verdicts(expected, got)
-    if _is_verdict(got):  # verdicts stand only for invalid arguments, where the reference raises
-        return f"raised {got}"
-    return compare_arrays(expected, got, tol)
+def _exp_overflows(*logits) -> bool:
+    """Some finite entry of these arrays is beyond the largest x whose exp is finite in its
+    dtype (709.78 in float64): where e^x straight away gives inf, then NaN."""
+    for x in logits:
+        a = np.asarray(x)
+        if a.dtype.kind != "f":
+            continue
+        finite = np.abs(a[np.isfinite(a)])
+        if finite.size and finite.max() > np.log(np.finfo(a.dtype).max):
+            return True
+    return False
+
+
+def overflow_symptom(logits_of: Callable) -> Symptom:
+    """`no_max_shift` recognised by its symptom, for the variants no twin matches (a shift by
+    the mean or by the first entry, a filter without its keep-one guard): the answer fails
+    first on an input whose exp overflows. `logits_of(case)` gives the arrays exponentiated."""
+    return Symptom("no_max_shift", lambda case, expected, outcome: _exp_overflows(
+        *logits_of(case)))
 
 
 # --- softmax_temperature -----------------------------------------------------------------------
 
-def softmax_temperature(z, T):
+def _scaled_logits(case):
+    """z / T, the logits a temperature problem exponentiates (none for T ≤ 0)."""
+    z, T = case.args[:2]
+    return [np.divide(z, T)] if T > 0 else []
+
+
+def _softmax_temperature(b, z, T):
     """softmax(z / T) along the last axis; T must be positive."""
     if not T > 0:
         raise ValueError(f"the temperature must be positive, got T = {T}")
-    return softmax(np.asarray(z, dtype=float) / T, axis=-1)
+    return b.softmax(b.asarray(z) / T, axis=-1)
 
 
-def _call_temperature(fn, case):
-    z, T = case.args
-    if T > 0:
-        return fn(z, T)
-    return _what_it_raised(fn, (z, T))
+softmax_temperature, _temperature_derived = _derived(
+    _softmax_temperature, (np.array([[1.0, 2.0], [0.5, -1.0]]), 0.5),
+    exclude=("neg_inf_nan",), harmless=LAST_AXIS_ONLY)
 
 
 def _temp_multiplies(z, T):
@@ -138,13 +141,6 @@ def _temp_checks_only_zero(z, T):
     return softmax(np.asarray(z) / T)
 
 
-def _temp_no_shift(z, T):
-    if T <= 0:
-        raise ValueError("T must be positive")
-    e = np.exp(np.asarray(z) / T)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _temp_axis0(z, T):
     if T <= 0:
         raise ValueError("T must be positive")
@@ -156,6 +152,31 @@ def _temp_global_sum(z, T):
         raise ValueError("T must be positive")
     e = np.exp(np.asarray(z) / T)
     return e / e.sum()
+
+
+def _temp_float32(z, T):
+    """torch's default dtype, or np.float32: z / T loses the digits that tell close logits
+    apart once T is small."""
+    if T <= 0:
+        raise ValueError("T must be positive")
+    x = np.asarray(z, dtype=np.float32) / np.float32(T)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _temp_not_normalised(z, T):
+    if T <= 0:
+        raise ValueError("T must be positive")
+    x = np.asarray(z) / T
+    return np.exp(x - x.max(axis=-1, keepdims=True))
+
+
+def _temp_clipped(z, T):
+    """z / T clipped to ±80 so that exp cannot overflow: the gaps beyond it are lost."""
+    if T <= 0:
+        raise ValueError("T must be positive")
+    e = np.exp(np.clip(np.asarray(z) / T, -80.0, 80.0))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _temperature(rng) -> float:
@@ -177,19 +198,34 @@ def _temperature_probes():
         case(z, 2.0, note="the lesson's (2, 1, 0) at T = 2"),
         case(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, -4.0]]), 3.0, note="a batch of rows"),
         case(np.array([3.0, 1.0, -2.0]), 1e-3, note="T = 0.001, where z / T reaches 3000"),
+        # p^(1/T) renormalised is softmax(z / T) on paper, but (1/4)^1000 underflows to 0; and
+        # z / T near 1e5 keeps its decimals in float64 only (float32 steps by 0.008 there).
+        case(np.array([100.0004, 100.0, 99.9988, 100.0011]), 1e-3,
+             note="T = 0.001 with logits near 100, 0.001 apart"),
+        case(np.array([[3.0, 1.0, 0.0], [-5.0, -6.0, -7.0]]), 0.01,
+             note="two rows 800 apart once divided by T = 0.01"),
+        case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
+             1.0, note="gaps of 900, the largest logit in every position"),
+        case(np.array([[0.5], [2.0]]), 0.5, note="rows of one logit"),
         case(np.array([4.5, -1.2, 0.8], dtype=np.float32), 0.7, note="float32"),
-        case(z, 0.0, note="T = 0, which must raise ValueError"),
-        case(z, -1.0, note="a negative T, which must raise ValueError"),
+        case(z, 0.0, raises=ValueError, note="T = 0 divides by zero"),
+        case(z, -1.0, raises=ValueError, note="a negative T reverses the order of the logits"),
     ]
 
 
 # --- entropy -----------------------------------------------------------------------------------
 
-def entropy(z, axis=-1):
+def _entropy(b, z, axis=-1):
     """H = −Σ p·log p in nats, p = softmax(z); log p from log-softmax, and p = 0 terms are 0."""
-    log_p = log_softmax(z, axis=axis)
-    p = np.exp(log_p)
-    return -np.sum(np.where(p > 0, p * log_p, 0.0), axis=axis)
+    log_p = b.log_softmax(b.asarray(z), axis=axis)
+    return -np.sum(b.xlogx(b.exp(log_p), log_p), axis=axis)
+
+
+# log(softmax) and a plain p·log p are each harmless here, where log p comes from log-softmax and
+# p = 0 terms are dropped; together they are `_entropy_nan`, a twin of its own.
+entropy, _entropy_derived = _derived(
+    _entropy, (np.array([[1.0, 2.0], [0.5, -1.0]]), 0),
+    exclude=("neg_inf_nan", "log_of_softmax", "entropy_nan_zero_prob"))
 
 
 def _entropy_nan(z, axis=-1):
@@ -221,13 +257,14 @@ def _entropy_no_shift(z, axis=-1):
     return -np.sum(p * np.log(p), axis=axis)
 
 
-def _entropy_no_shift_log_sum(z, axis=-1):
-    log_p = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
-    return -np.sum(np.exp(log_p) * log_p, axis=axis)
-
-
 def _entropy_last_axis(z, axis=-1):
     return entropy(z, axis=-1)
+
+
+def _entropy_lse_last_axis(z, axis=-1):
+    """log p with the log-sum-exp over the last axis, p·log p summed over `axis`."""
+    log_p = z - blocks.logsumexp(z, axis=-1, keepdims=True)
+    return -np.sum(np.exp(log_p) * log_p, axis=axis)
 
 
 def _entropy_no_keepdims(z, axis=-1):
@@ -253,7 +290,17 @@ def _entropy_probes():
         case(np.array([[0.0, -1000.0, 2.0], [5.0, 5.0, 5.0]]),
              note="a probability that underflows to 0"),
         case(np.array([1000.0, 999.0, 998.0]), note="logits near 1000"),
+        case(np.array([[1000.0, 999.0, 998.0], [0.0, 1.0, 2.0]]), note="two rows 1000 apart"),
+        case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
+             note="gaps of 900, the largest logit in every position"),
+        # float32 keeps steps of 1/1024 at 1e4: these gaps lose their fourth decimal there.
+        case(np.array([1e4, 1e4 + 1.0003, 1e4 - 2.0007]),
+             note="logits near 1e4 that differ in their fourth decimal"),
         case(np.array([[1.0, 2.0, 3.0], [0.0, 4.0, -1.0]]), axis=0, note="axis=0"),
+        case(np.array([[1.0], [3.0]]), note="rows of one logit: entropy 0"),
+        case(np.array([[1.0, 2.0, 3.0]]), axis=0, note="axis=0 of length 1"),
+        case(np.array([[[1.0, 0.0], [3.0, -2.0], [0.5, 0.5]]]), axis=1,
+             note="axis=1 of a 3-d input"),
         case(np.array([4.5, -1.2, 0.8], dtype=np.float32), note="float32"),
     ]
 
@@ -299,6 +346,17 @@ def _top_k_above_next(logits, k):
         return z.astype(float)
     kth_next = np.sort(z, axis=-1)[..., -k - 1, None]
     return np.where(z > kth_next, z, -np.inf)
+
+
+def _top_k_sorted(logits, k):
+    """The sorted row filtered: the right values, in the wrong places."""
+    z = np.sort(np.asarray(logits, dtype=float), axis=-1)[..., ::-1]
+    return np.where(z >= z[..., k - 1, None], z, -np.inf)
+
+
+def _top_k_sorted_ascending(logits, k):
+    z = np.sort(np.asarray(logits, dtype=float), axis=-1)
+    return np.where(z >= z[..., -k, None], z, -np.inf)
 
 
 def _top_k_fill_zero(logits, k):
@@ -347,17 +405,18 @@ def _top_k_probes():
         case(np.array([[3.0, 1.0, 2.0, 0.0], [0.0, 2.0, 1.0, 3.0], [1.0, 1.0, 0.0, 5.0]]), 2,
              note="a batch of rows"),
         case(np.array([0.3, -2.0, 1.7, 0.9], dtype=np.float32), 3, note="float32"),
+        case(np.array([[0.3], [-2.0]]), 1, note="rows of one logit"),
     ]
 
 
 # --- top_p_filter ------------------------------------------------------------------------------
 
-def top_p_filter(logits, p):
+def _top_p_filter(b, logits, p):
     """Keep the most probable logits until their probabilities reach p (the entry that crosses
     p included, at least one kept); the others become −inf."""
-    z = np.asarray(logits, dtype=float)
+    z = b.asarray(logits)
     order = np.argsort(-z, axis=-1, kind="stable")          # most probable first
-    probs = softmax(np.take_along_axis(z, order, axis=-1))
+    probs = b.softmax(np.take_along_axis(z, order, axis=-1), axis=-1)
     cumulative = np.cumsum(probs, axis=-1)
     before = np.concatenate([np.zeros_like(cumulative[..., :1]), cumulative[..., :-1]], axis=-1)
     keep_sorted = before < p                                 # mass of the entries above it < p
@@ -365,6 +424,11 @@ def top_p_filter(logits, p):
     keep = np.empty_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)
     return np.where(keep, z, -np.inf)
+
+
+top_p_filter, _top_p_derived = _derived(
+    _top_p_filter, (np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]]), 0.7),
+    exclude=("neg_inf_nan",), harmless=LAST_AXIS_ONLY)
 
 
 def _sorted_probs(logits):
@@ -469,6 +533,10 @@ def _top_p_probes():
         case(np.array([2.0, -1.0, 1.0, 0.0]), 1.0, note="p = 1 keeps everything"),
         case(np.array([[0.0, 2.0, 1.0, -1.0], [3.0, 0.0, 0.5, 2.5]]), 0.7,
              note="a batch of rows"),
+        case(np.array([1000.0, 999.0, 998.0, 990.0]), 0.8, note="logits near 1000"),
+        case(np.array([[2.0, 1.0, 0.0, -1.0], [-999.0, -998.0, -1000.0, -997.0]]), 0.75,
+             note="two rows 1000 apart"),
+        case(np.array([[0.3], [-2.0]]), 0.5, note="rows of one logit"),
         case(np.array([0.3, -2.0, 1.7, 0.9], dtype=np.float32), 0.7, note="float32"),
     ]
 
@@ -555,8 +623,8 @@ def _call_sampler(fn, case):
     For a twin marked with `_draws_from`, its exact distribution."""
     logits, T, rng = case.args
     V = np.shape(logits)[-1]
-    if T < 0:
-        return _what_it_raised(fn, (logits, T, copy.deepcopy(rng)))
+    if T < 0:  # must raise ValueError: the engine judges what it does
+        return fn(logits, T, copy.deepcopy(rng))
     exact = getattr(fn, "exact", None)
     if exact is not None and T > 0:
         p = exact(np.asarray(logits, dtype=float), T)
@@ -582,10 +650,8 @@ def _call_sampler(fn, case):
 
 
 def _sampler_expectation(case):
-    """softmax(z / T) to compare the frequencies with; argmax for T = 0; ValueError for T < 0."""
+    """softmax(z / T) to compare the frequencies with; argmax for T = 0."""
     logits, T, _ = case.args
-    if T < 0:
-        return _verdict("ValueError")
     z = np.asarray(logits, dtype=float)
     if T == 0:
         return np.full(GREEDY_CALLS, np.argmax(z))
@@ -593,8 +659,6 @@ def _sampler_expectation(case):
 
 
 def _compare_sampler(expected, got, tol) -> str | None:
-    if _is_verdict(expected):
-        return _compare_verdicts(expected, got)
     if _is_verdict(got):
         if str(got) == SAME_SEED_DIFFERENT_DRAWS:
             return (f"gave {SAME_SEED_DIFFERENT_DRAWS}: it must draw with `rng` and nothing "
@@ -615,6 +679,9 @@ def _compare_sampler(expected, got, tol) -> str | None:
 def _same_sampler(twin, mine, tol) -> bool:
     if isinstance(mine, Exact):  # a twin checked as if a learner wrote it
         mine = mine.probs
+    # A token returned where the call should have raised is a plain int.
+    mine = mine if isinstance(mine, np.ndarray) else np.asarray(mine)
+    twin = twin if isinstance(twin, (Exact, np.ndarray)) else np.asarray(twin)
     if isinstance(twin, Exact):
         return not _is_verdict(mine) and mine.dtype.kind == "f" and \
             mine.shape == twin.probs.shape and \
@@ -628,6 +695,12 @@ def _same_sampler(twin, mine, tol) -> bool:
 def _sampler_argmax(logits, temperature, rng):
     if temperature < 0:
         raise ValueError("negative temperature")
+    return int(np.argmax(logits))
+
+
+@_draws_from(lambda z, T: np.eye(len(z))[np.argmax(z)])
+def _sampler_argmax_unchecked(logits, temperature, rng):
+    """Greedy whatever T, and no check of T either: the argmax is the telling mistake."""
     return int(np.argmax(logits))
 
 
@@ -723,8 +796,8 @@ def _sampler_probes():
              note="one favourite among eight tokens, T = 0.5"),
         case(np.array([0.5, -1.0, 2.5, 1.0]), 0.0, SeededGenerator(seed + 4),
              note="T = 0 is greedy: always the argmax"),
-        case(np.array([2.0, 1.0, 0.0]), -1.0, SeededGenerator(seed + 5),
-             note="a negative T, which must raise ValueError"),
+        case(np.array([2.0, 1.0, 0.0]), -1.0, SeededGenerator(seed + 5), raises=ValueError,
+             note="a negative temperature has no meaning"),
     ]
 
 
@@ -887,6 +960,19 @@ def _fit_scale(logits, labels):
     return _golden_minimum(lambda s: -np.mean(log_softmax(z * s)[rows, y]), 1e-3, 1e3)
 
 
+def _fit_no_shift(logits, labels):
+    """log softmax as z − log Σ e^z: the NLL turns NaN wherever z / T passes 709, and the
+    search goes astray on logits in the hundreds."""
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    rows = np.arange(len(y))
+
+    def mean_nll(T):
+        x = z / T
+        return -np.mean((x - np.log(np.exp(x).sum(axis=-1, keepdims=True)))[rows, y])
+
+    return _golden_minimum(mean_nll, 1e-3, 1e3)
+
+
 def _fit_on_probabilities(logits, labels):
     return fit_temperature(softmax(logits), labels)
 
@@ -943,10 +1029,13 @@ def _fit_probes():
     under = _classifier(rng, 400, 4, 0.5)
     mid = _classifier(rng, 300, 6, 1.8)
     large = _classifier(rng, 300, 8, 40.0, scale=3.0)
+    # The sure example (a logit of 2000) adds nothing to the NLL at the best T, about 1.3, but
+    # its e^(2000 / T) overflows for every T below 2.8 when the max is not subtracted.
     small = (np.array([[3.0, 0.0, -1.0], [0.0, 2.0, 1.0], [1.0, -1.0, 3.0], [2.0, 1.0, 0.0],
-                       [-2.0, 2.0, 0.0], [0.0, 3.0, 1.0]]), np.array([0, 1, 2, 1, 1, 2]))
+                       [-2.0, 2.0, 0.0], [0.0, 3.0, 1.0], [2000.0, 0.0, -5.0]]),
+             np.array([0, 1, 2, 1, 1, 2, 0]))
     return [
-        case(*small, note="six examples, two of them misclassified"),
+        case(*small, note="seven examples, two misclassified and one sure, a logit of 2000"),
         case(*over, note="an overconfident classifier (true T = 2.5)"),
         case(*under, note="an underconfident classifier (true T = 0.5)"),
         case(mid[0].astype(np.float32), mid[1], note="float32 logits"),
@@ -956,13 +1045,18 @@ def _fit_probes():
 
 # --- distillation_loss -------------------------------------------------------------------------
 
-def distillation_loss(student_logits, teacher_logits, T):
+def _distillation_loss(b, student_logits, teacher_logits, T):
     """T² · mean over the batch of KL(softmax(teacher / T) ‖ softmax(student / T))."""
-    log_q = log_softmax(np.asarray(student_logits, dtype=float) / T)
-    log_p = log_softmax(np.asarray(teacher_logits, dtype=float) / T)
-    p = np.exp(log_p)
+    log_q = b.log_softmax(b.asarray(student_logits) / T, axis=-1)
+    log_p = b.log_softmax(b.asarray(teacher_logits) / T, axis=-1)
+    p = b.exp(log_p)
     kl = np.sum(np.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
-    return T**2 * np.mean(kl)
+    return T**2 * b.mean(kl)
+
+
+distillation_loss, _distill_derived = _derived(
+    _distillation_loss, (np.array([[1.0, 2.0, 0.0]]), np.array([[2.0, 1.0, 0.0]]), 2.0),
+    exclude=("neg_inf_nan",), harmless=LAST_AXIS_ONLY)
 
 
 def _kl_rows(s, t, T, axis=-1):
@@ -985,10 +1079,6 @@ def _distill_divided_by_t_squared(s, t, T):
 
 def _distill_reversed(s, t, T):
     return T**2 * np.mean(_kl_rows(t, s, T))
-
-
-def _distill_summed(s, t, T):
-    return T**2 * np.sum(_kl_rows(s, t, T))
 
 
 def _distill_mean_over_classes(s, t, T):
@@ -1041,6 +1131,9 @@ def _distill_probes():
              note="a student probability that underflows to 0"),
         case(np.array([[1000.0, 998.0, 995.0]]), np.array([[1001.0, 1000.0, 990.0]]), 0.5,
              note="logits near 1000"),
+        case(np.array([[1000.0, 998.0, 995.0], [0.0, 1.0, 2.0]]),
+             np.array([[999.0, 1000.0, 990.0], [1.0, 0.0, 2.0]]), 1.0,
+             note="two rows 1000 apart"),
         case(np.array([[0.5, -0.5, 1.5, 0.0]], dtype=np.float32),
              np.array([[2.0, 0.0, 1.0, -1.0]], dtype=np.float32), 4.0, note="float32, T = 4"),
     ]
@@ -1056,7 +1149,7 @@ PROBLEMS = [
                   "the distribution and T > 1 flattens it; T must be positive, so raise "
                   "ValueError for T ≤ 0. It must stay finite for T as small as 0.001.",
         reference=softmax_temperature, generate=_temperature_cases, probes=_temperature_probes,
-        call=_call_temperature, compare=_compare_or_verdict,
+        symptoms=(overflow_symptom(_scaled_logits),),
         twins=(Twin("temperature_multiplies", _temp_multiplies),
                Twin("temperature_multiplies", _temp_multiplies_unchecked),
                Twin("temperature_on_probs", _temp_probs_renormalised),
@@ -1065,9 +1158,12 @@ PROBLEMS = [
                Twin("accepts_invalid_temperature", _temp_unchecked),
                Twin("accepts_invalid_temperature", _temp_reciprocal_unchecked),
                Twin("accepts_invalid_temperature", _temp_checks_only_zero),
-               Twin("no_max_shift", _temp_no_shift),
+               Twin("lower_precision", _temp_float32),
+               Twin("not_normalised", _temp_not_normalised),
+               Twin("clips_logits", _temp_clipped),
                Twin("wrong_axis", _temp_axis0),
-               Twin("wrong_axis", _temp_global_sum)),
+               Twin("wrong_axis", _temp_global_sum),
+               *_temperature_derived),
         hints=("Temperature acts on the logits, before the softmax: divide, then normalise "
                "along the last axis.",
                "Check T first: `if T <= 0: raise ValueError(...)`. Then z / T can be huge for "
@@ -1084,15 +1180,17 @@ PROBLEMS = [
                   "with p = 0 counts as 0, so H must be finite for any finite z, even when "
                   "some probabilities underflow to exactly 0.",
         reference=entropy, generate=_entropy_cases, probes=_entropy_probes,
+        symptoms=(overflow_symptom(lambda case: case.args[:1]),),
         twins=(Twin("entropy_nan_zero_prob", _entropy_nan),
                Twin("wrong_log_base", _entropy_bits),
                Twin("wrong_log_base", _entropy_bits_safe),
                Twin("wrong_log_base", _entropy_bans),
                Twin("wrong_log_base", _entropy_bans_safe),
                Twin("no_max_shift", _entropy_no_shift),
-               Twin("no_max_shift", _entropy_no_shift_log_sum),
                Twin("wrong_axis", _entropy_last_axis),
-               Twin("missing_keepdims", _entropy_no_keepdims)),
+               Twin("wrong_axis", _entropy_lse_last_axis),
+               Twin("missing_keepdims", _entropy_no_keepdims),
+               *_entropy_derived),
         hints=("np.log(p) is −inf where p underflows to 0, and 0 · (−inf) is NaN. Is there a "
                "form of log p that stays finite?",
                "log p = log-softmax(z) = z − logsumexp(z) is finite for finite z, and then "
@@ -1115,6 +1213,8 @@ PROBLEMS = [
                Twin("top_k_off_by_one", _top_k_exactly_k),
                Twin("top_k_off_by_one", _top_k_exactly_k_first),
                Twin("top_k_off_by_one", _top_k_above_next),
+               Twin("sorted_order_returned", _top_k_sorted),
+               Twin("sorted_order_returned", _top_k_sorted_ascending),
                Twin("mask_fill_zero", _top_k_fill_zero),
                Twin("filter_returns_probabilities", _top_k_probabilities),
                Twin("wrong_axis", _top_k_global),
@@ -1135,8 +1235,10 @@ PROBLEMS = [
                   "thousands of tokens and compares their frequencies with the probabilities.",
         reference=sample_next_token, generate=_sampler_cases, probes=_sampler_probes,
         call=_call_sampler, expect=_sampler_expectation, compare=_compare_sampler,
+        symptoms=(overflow_symptom(_scaled_logits),),
         agree=_same_sampler, time_limit=30.0,
         twins=(Twin("argmax_not_sample", _sampler_argmax),
+               Twin("argmax_not_sample", _sampler_argmax_unchecked),
                Twin("temperature_multiplies", _sampler_multiplies),
                Twin("temperature_on_probs", _sampler_probs_renormalised),
                Twin("temperature_on_probs", _sampler_softmax_of_probs),
@@ -1163,6 +1265,7 @@ PROBLEMS = [
                   "become −inf. The kept logits are returned unchanged, in their original "
                   "places.",
         reference=top_p_filter, generate=_top_p_cases, probes=_top_p_probes,
+        symptoms=(overflow_symptom(lambda case: case.args[:1]),),
         agree=_same_kept_values,
         twins=(Twin("top_p_excludes_crossing", _top_p_drops_crossing),
                Twin("top_p_excludes_crossing", _top_p_drops_crossing_keeps_first),
@@ -1174,7 +1277,8 @@ PROBLEMS = [
                Twin("sorted_order_returned", _top_p_left_sorted),
                Twin("mask_fill_zero", _top_p_fill_zero),
                Twin("filter_returns_probabilities", _top_p_probabilities),
-               Twin("wrong_axis", _top_p_global_softmax)),
+               Twin("wrong_axis", _top_p_global_softmax),
+               *_top_p_derived),
         hints=("Sort the probabilities in decreasing order and add them up one by one: the "
                "first entry whose running sum reaches p is the last one kept.",
                "An entry is kept exactly when the probability mass of the entries *before* it "
@@ -1224,7 +1328,8 @@ PROBLEMS = [
         twins=(Twin("temperature_multiplies", _fit_scale),
                Twin("temperature_on_probs", _fit_on_probabilities),
                Twin("wrong_target_indexing", _fit_target_indexing),
-               Twin("wrong_axis", _fit_axis0)),
+               Twin("wrong_axis", _fit_axis0),
+               Twin("no_max_shift", _fit_no_shift)),
         hints=("Write the mean NLL as a function of T with log-softmax (stable for small T), "
                "then minimise it over T > 0 with a one-dimensional method.",
                "The NLL has a single minimum, and searching over log T keeps T positive: "
@@ -1245,17 +1350,19 @@ PROBLEMS = [
                   "teacher's or the student's probabilities underflow to 0 and for logits near "
                   "1000.",
         reference=distillation_loss, generate=_distill_cases, probes=_distill_probes,
+        symptoms=(overflow_symptom(lambda case: [np.divide(x, case.args[2])
+                                                 for x in case.args[:2]]),),
         twins=(Twin("no_t_squared", _distill_no_t_squared),
                Twin("no_t_squared", _distill_times_t),
                Twin("no_t_squared", _distill_divided_by_t_squared),
                Twin("kl_direction", _distill_reversed),
-               Twin("sum_not_mean", _distill_summed),
                Twin("kl_mean_over_classes", _distill_mean_over_classes),
                Twin("soft_ce_not_kl", _distill_soft_cross_entropy),
                Twin("log_of_softmax", _distill_log_of_softmax),
                Twin("no_max_shift", _distill_no_shift),
                Twin("wrong_axis", _distill_axis0),
-               Twin("temperature_multiplies", _distill_multiplies)),
+               Twin("temperature_multiplies", _distill_multiplies),
+               *_distill_derived),
         hints=("KL(p ‖ q) = Σ p·(log p − log q), with p the teacher's softened distribution and "
                "q the student's; sum over classes, average over the batch, then multiply by "
                "T².",

@@ -12,10 +12,32 @@ import math
 import numpy as np
 
 from tutor import checking
-from tutor.chapters import _inputs
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.chapters import _inputs, blocks
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "07_attention_masking"
+
+
+def _exp_overflows(x) -> bool:
+    """Some finite entry of `x` is beyond the largest value whose exp is finite in its dtype
+    (709.78 in float64, 11.09 in float16): where e^x straight away gives inf, then NaN."""
+    a = np.asarray(x)
+    if a.dtype.kind != "f":
+        return False
+    finite = np.abs(a[np.isfinite(a)])
+    return bool(finite.size) and finite.max() > np.log(np.finfo(a.dtype).max)
+
+
+def _overflow_symptom(scores_of) -> Symptom:
+    """`no_max_shift` recognised by its symptom, for variants no twin matches (a shift by the
+    mean of the kept scores, say): the answer fails first on scores whose exp overflows."""
+    return Symptom("no_max_shift",
+                   lambda case, expected, outcome: _exp_overflows(scores_of(case)))
+
+
+def _attention_scores(case):
+    q, k = (np.asarray(x) for x in case.args[:2])
+    return q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
 
 
 # --- masks -------------------------------------------------------------------------------------
@@ -74,6 +96,7 @@ def _causal_probes():
         case(1, note="one token"),
         case(2, note="two tokens"),
         case(5, note="five tokens"),
+        case(64, note="64 tokens"),
     ]
 
 
@@ -120,6 +143,8 @@ def _padding_probes():
         case(np.array([2, 3]), 4, note="two sequences"),
         case(np.array([0, 5, 3]), 5, note="lengths 0 and n"),
         case([1, 4], 6, note="lengths as a Python list"),
+        case(np.array([3]), 5, note="one sequence: shape (1, n)"),
+        case(np.array([1, 0]), 1, note="sequences padded to one token"),
     ]
 
 
@@ -172,22 +197,42 @@ def _combine_probes():
         case(np.array([2, 4]), 4, note="two sequences"),
         case(np.array([3, 0, 5]), 5, note="lengths 0 and n"),
         case([1, 3], 4, note="lengths as a Python list"),
+        case(np.array([2]), 3, note="one sequence: shape (1, 1, n, n)"),
+        case(np.array([1, 0]), 1, note="sequences padded to one token"),
     ]
 
 
 # --- masked_softmax ----------------------------------------------------------------------------
 
-def masked_softmax(scores, mask):
+def _masked_softmax(b, scores, mask):
     """Softmax along the last axis over the entries where `mask` (broadcast to scores) is True;
     masked entries get exactly 0, and a row with nothing kept is all zeros, not NaN."""
-    s = np.asarray(scores, dtype=float)
+    s = b.asarray(scores)
     keep = np.broadcast_to(np.asarray(mask, dtype=bool), s.shape)
     s = np.where(keep, s, -np.inf)
-    m = s.max(axis=-1, keepdims=True)
-    # A fully masked row has max −inf; shifting by 0 instead keeps exp(−inf) = 0, not NaN.
-    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
-    total = e.sum(axis=-1, keepdims=True)
+    # A fully masked row has max −inf: the shift block shifts it by 0, so that exp(−inf) stays 0
+    # instead of becoming NaN, and its total of 0 is not divided by.
+    e = b.exp(s - b.shift(s, -1))
+    total = b.total(e, -1)
     return e / np.where(total > 0, total, 1.0)
+
+
+# Derived twins: the shared softmax mistakes (no max shift, a global max, a sum down the columns,
+# a missing keepdims). The shift that turns an all −inf row into NaN is `fully_masked_row` here,
+# a twin of its own; the max or the sum over the last axis is what this formula does anyway.
+_EXCLUDED = ("neg_inf_nan",)
+_HARMLESS = (blocks.SumOverLastAxis, blocks.ShiftOverLastAxis)
+masked_softmax, _masked_softmax_derived = blocks.compose(
+    _masked_softmax, (np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([True, False])),
+    exclude=_EXCLUDED)
+
+
+def _without_harmless(twins):
+    suffixes = tuple(f"_{cls.__name__}" for cls in _HARMLESS)
+    return tuple(t for t in twins if not t.fn.__name__.endswith(suffixes))
+
+
+_masked_softmax_derived = _without_harmless(_masked_softmax_derived)
 
 
 def _softmax_last(s):
@@ -276,6 +321,12 @@ def _ms_torch_masked_fill_guarded(scores, mask):
     return p * np.asarray(mask).any(axis=-1, keepdims=True)
 
 
+def _ms_not_normalised(scores, mask):
+    s = np.where(mask, scores, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    return np.exp(s - np.where(np.isfinite(m), m, 0.0))
+
+
 def _ms_after(scores, mask):
     return _softmax_last(np.asarray(scores)) * mask
 
@@ -303,12 +354,6 @@ def _ms_inverted_neg_inf(scores, mask):
     return _softmax_last(np.where(mask, -np.inf, scores))
 
 
-def _ms_no_shift(scores, mask):
-    e = np.where(mask, np.exp(scores), 0.0)
-    total = e.sum(axis=-1, keepdims=True)
-    return e / np.where(total > 0, total, 1.0)
-
-
 def _ms_no_shift_no_guard(scores, mask):
     e = np.exp(np.where(mask, scores, -np.inf))
     return e / e.sum(axis=-1, keepdims=True)
@@ -323,13 +368,6 @@ def _ms_exp_times_mask_guarded(scores, mask):
     e = np.exp(scores) * mask
     total = e.sum(axis=-1, keepdims=True)
     return np.where(total > 0, e / total, 0.0)
-
-
-def _ms_global_max(scores, mask):
-    s = np.where(mask, scores, -np.inf)
-    e = np.exp(s - s.max())
-    total = e.sum(axis=-1, keepdims=True)
-    return e / np.where(total > 0, total, 1.0)
 
 
 def _ms_over_queries(scores, mask):
@@ -417,6 +455,14 @@ def _masked_softmax_probes():
         # error.
         case(rng.normal(0, 2, (3, 3, 4, 5)).round(2), rng.random((3, 4, 5)) < 0.6,
              note="a mask per head (H, Lq, Lk)"),
+        case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
+             np.ones((3, 3), dtype=bool), note="gaps of 900, the largest score in every place"),
+        case(np.array([[[1000.0, 999.0, 998.0]], [[0.0, 1.0, 2.0]]]),
+             np.array([True, True, False]), note="two batches 1000 apart"),
+        case(np.array([[0.5], [2.0], [-1.0]]), np.array([[True], [False], [True]]),
+             note="one key per row (Lk = 1)"),
+        case(rng.normal(0, 2, (1, 2, 1, 3)).round(2), np.array([[True, False, True]]),
+             note="scores (1, 2, 1, 3): axes of length 1"),
     ]
 
 
@@ -437,14 +483,20 @@ def _compare_weights(expected, got, tol):
 
 # --- attention ---------------------------------------------------------------------------------
 
-def attention(q, k, v, mask=None):
+def _attention(b, q, k, v, mask=None):
     """softmax(q kᵀ / √d, masked) v over the last two axes; a query with nothing to attend to
     gets a zero output."""
-    q, k, v = (np.asarray(x, dtype=float) for x in (q, k, v))
+    q, k, v = (b.asarray(x) for x in (q, k, v))
     d = q.shape[-1]
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)
-    weights = masked_softmax(scores, True if mask is None else mask)
+    weights = _masked_softmax(b, scores, True if mask is None else mask)
     return weights @ v
+
+
+attention, _attention_derived = blocks.compose(
+    _attention, (np.ones((2, 3)), np.ones((2, 3)), np.ones((2, 1)), np.array([True, False])),
+    exclude=_EXCLUDED)
+_attention_derived = _without_harmless(_attention_derived)
 
 
 def _keep(mask):
@@ -565,11 +617,6 @@ def _att_fill_zero(q, k, v, mask=None):
     return _ms_fill_zero(scores, _keep(mask)) @ v
 
 
-def _att_no_shift(q, k, v, mask=None):
-    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
-    return _ms_no_shift(scores, _keep(mask)) @ v
-
-
 def _att_no_shift_no_guard(q, k, v, mask=None):
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
     return _ms_no_shift_no_guard(scores, _keep(mask)) @ v
@@ -651,6 +698,10 @@ def _attention_probes():
         case(*qkv((3, 3), 4, 5, 4, 2),
              mask=np.stack([np.tri(4, 5, shift, dtype=bool) for shift in (-1, 0, 1)]),
              note="a mask per head (H, Lq, Lk)"),
+        case(*qkv((), 1, 1, 1, 2), note="one query, one key, d = 1"),
+        case(*qkv((1, 2), 1, 3, 2, 1), mask=np.array([[True, False, True]]),
+             note="axes of length 1: batch 1, one query, dv = 1"),
+        case(*qkv((2,), 3, 3, 2, 2, scale=30.0), note="scores in the thousands"),
     ]
 
 
@@ -727,6 +778,7 @@ PROBLEMS = [
                   "kept is all zeros, never NaN. Scores may be float16, and as large as ±1000.",
         reference=masked_softmax, generate=_masked_softmax_cases,
         probes=_masked_softmax_probes, compare=_compare_weights,
+        symptoms=(_overflow_symptom(lambda case: case.args[0]),),
         twins=(Twin("fully_masked_row", _ms_neg_inf),
                Twin("fully_masked_row", _ms_minus_1e9),
                Twin("fully_masked_row", _ms_additive_finfo_min),
@@ -740,21 +792,21 @@ PROBLEMS = [
                Twin("mask_value_overflow", _ms_minus_1e9_guarded),
                Twin("mask_value_overflow", _ms_torch_masked_fill_guarded),
                Twin("mask_value_overflow", _ms_additive_minus_1e9_numpy_dtype_guarded),
+               Twin("not_normalised", _ms_not_normalised),
                Twin("mask_after_softmax", _ms_after),
                Twin("mask_after_softmax", _ms_after_renormalised),
                Twin("mask_after_softmax", _ms_after_renormalised_guarded),
                Twin("mask_fill_zero", _ms_fill_zero),
                Twin("mask_inverted", _ms_inverted),
                Twin("mask_inverted", _ms_inverted_neg_inf),
-               Twin("no_max_shift", _ms_no_shift),
                Twin("no_max_shift", _ms_no_shift_no_guard),
                Twin("no_max_shift", _ms_exp_times_mask),
                Twin("no_max_shift", _ms_exp_times_mask_guarded),
-               Twin("global_max_shift", _ms_global_max),
                Twin("wrong_axis", _ms_over_queries),
                Twin("wrong_axis", _ms_first_axis),
                Twin("missing_keepdims", _ms_no_keepdims),
-               Twin("mask_not_broadcast", _ms_boolean_index)),
+               Twin("mask_not_broadcast", _ms_boolean_index),
+               *_masked_softmax_derived),
         hints=("Mask before the softmax, not after: a masked score must become −inf, so that "
                "its exponential is exactly 0 and the kept weights still sum to one.",
                "np.where(mask, scores, -np.inf) broadcasts the mask. A row that is all −inf "
@@ -774,6 +826,7 @@ PROBLEMS = [
                   "and masked keys getting weight 0. A query that may attend to no key gets a "
                   "zero output. Elsewhere it equals torch's scaled_dot_product_attention.",
         reference=attention, generate=_attention_cases, probes=_attention_probes,
+        symptoms=(_overflow_symptom(_attention_scores),),
         twins=(Twin("missing_sqrt_d", _att_unscaled),
                Twin("scale_by_d", _att_over_d),
                Twin("wrong_axis", _att_over_queries),
@@ -795,14 +848,14 @@ PROBLEMS = [
                Twin("mask_after_softmax", _att_mask_after),
                Twin("mask_after_softmax", _att_mask_after_renormalised),
                Twin("mask_fill_zero", _att_fill_zero),
-               Twin("no_max_shift", _att_no_shift),
                Twin("no_max_shift", _att_no_shift_no_guard),
                Twin("no_max_shift", _att_exp_times_mask),
                Twin("no_max_shift", _att_exp_times_mask_guarded),
                Twin("no_max_shift", _att_exp_times_mask_nan_to_num),
                Twin("transpose_all_axes", _att_transpose_all),
                Twin("transpose_all_axes", _att_torch_transpose_all),
-               Twin("mask_not_broadcast", _att_boolean_index)),
+               Twin("mask_not_broadcast", _att_boolean_index),
+               *_attention_derived),
         hints=("Three steps: scores = q kᵀ / √d with d = q.shape[-1]; weights = a masked "
                "softmax over the keys (the last axis); output = weights @ v.",
                "Transpose only the last two axes of k (np.swapaxes(k, -1, -2); k.T reverses "
