@@ -252,3 +252,59 @@ def test_a_misspelt_marker_pair_is_an_error_not_a_leaked_answer(begin, end):
     with pytest.raises(assign.MarkerError, match="is not a marker") as error:
         assign.exercise_from(nb, "02_softmax.ipynb")
     assert "02_softmax.ipynb cell 1 line 2" in str(error.value)
+
+
+# --- each fact about a problem written once: the Problem declares, the notebook agrees ------------
+
+def _statement_cells() -> dict[str, tuple[str, str]]:
+    """problem name → (solutions notebook, its heading-and-statement cell)."""
+    cells = {}
+    for source in SOLUTIONS:
+        for cell in nbformat.read(source, as_version=4).cells:
+            match = assign._HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+            if match:
+                cells[match["name"]] = (source.name, cell.source)
+    return cells
+
+
+def test_every_problem_heading_is_written_from_its_problem():
+    cells = _statement_cells()
+    for problem in registry.problems():
+        notebook, text = cells[problem.name]
+        assert notebook[:2] == problem.chapter[:2], (problem.id, notebook)
+        number = int(assign._HEADING.match(text)["number"])
+        assert text.split("\n", 1)[0] == assign.heading(problem, number), (
+            f"{notebook}: run `python -m tutor assign` to write {problem.id}'s heading")
+
+
+def test_assign_rewrites_a_heading_that_disagrees_with_its_problem(course, capsys, monkeypatch):
+    solution = course / "solutions" / "02_softmax.ipynb"
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+        "## 1. `softmax(z, axis=-1)` (easy, 5 points)\n\nSoftmax along `axis`."))
+    nbformat.write(nb, solution)
+    code, _, err = _tutor_here("assign", "--check", cwd=course, capsys=capsys,
+                               monkeypatch=monkeypatch)
+    assert code == 1 and "the heading of softmax differs from its Problem" in err
+    _tutor_here("assign", cwd=course, capsys=capsys, monkeypatch=monkeypatch)
+    for folder in ("solutions", "exercises"):
+        cell = nbformat.read(course / folder / "02_softmax.ipynb", as_version=4).cells[1]
+        assert cell.source == ("## 1. `softmax(z, axis=-1)` (medium, 2 points)\n\n"
+                               "Softmax along `axis`.")
+
+
+def _facts(text: str) -> set[str]:
+    """The contract's hard facts in a statement: numbers and exception names, with the
+    notebook's LaTeX powers (10^{-3}) read as 1e-3."""
+    text = re.sub(r"10\^\{?(-?\d+)\}?", r"1e\1", text.replace("−", "-"))
+    numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?", text)
+    return set(numbers) | set(re.findall(r"\b[A-Z][a-z]+Error\b", text))
+
+
+def test_every_fact_of_a_problem_statement_is_in_its_notebook():
+    """The notebook's statement says more (formulas, advice), but every number and exception
+    of the Problem's one-paragraph statement is in it too, so the two cannot drift apart."""
+    cells = _statement_cells()
+    lacking = [f"{cells[p.name][0]}, {p.id}: {sorted(missing)}" for p in registry.problems()
+               if (missing := _facts(p.statement) - _facts(cells[p.name][1]))]
+    assert not lacking, "notebook statements lack facts of their Problem: " + "; ".join(lacking)

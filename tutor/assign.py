@@ -4,6 +4,10 @@ In a solutions notebook, the lines between `# BEGIN SOLUTION` and `# END SOLUTIO
 answer; they become a single `...` at the marker's indentation. A line ending in `# SOLUTION`
 (`answer = "b"  # SOLUTION`) keeps its left-hand side: `answer = ...`. Outputs and execution counts
 are dropped. `--check` regenerates in memory and fails on any difference.
+
+A problem's heading (`## 2. `softmax(z, axis=-1)` (medium, 2 points)`) is written from its
+`Problem`, in the exercise and in the solutions notebook alike: the signature, difficulty and
+points are declared once, in the chapter module.
 """
 
 from __future__ import annotations
@@ -59,9 +63,40 @@ def strip_solutions(source: str, where: str = "") -> str:
     return "\n".join(out)
 
 
+_HEADING = re.compile(r"^## (?P<number>\d+)\. `(?P<name>[A-Za-z_]\w*)\(")
+
+
+def heading(problem, number: int) -> str:
+    """The practice notebook's heading of `problem`: "## 2. `softmax(z, axis=-1)` (medium, 2
+    points)"."""
+    points = f"{problem.points} point" + ("s" if problem.points != 1 else "")
+    return f"## {number}. `{problem.signature}` ({problem.difficulty}, {points})"
+
+
+def headed(nb: nbformat.NotebookNode) -> list[str]:
+    """Rewrite, in place, the first line of every problem's heading cell from its `Problem`;
+    the names of the problems whose heading changed."""
+    from tutor import registry
+
+    problems = {p.name: p for p in registry.problems()}
+    changed = []
+    for cell in nb.cells:
+        match = _HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+        if match is None or match["name"] not in problems:
+            continue
+        first, _, rest = cell.source.partition("\n")
+        wanted = heading(problems[match["name"]], int(match["number"]))
+        if first != wanted:
+            cell.source = wanted + ("\n" + rest if rest or cell.source.endswith("\n") else "")
+            changed.append(match["name"])
+    return changed
+
+
 def exercise_from(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
-    """A new notebook: the solution notebook with answers stubbed and outputs removed."""
+    """A new notebook: the solution notebook with answers stubbed, outputs removed and each
+    problem's heading written from its `Problem`."""
     nb = nbformat.from_dict(solution)
+    headed(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, f"{name} cell {i}")
@@ -91,10 +126,25 @@ def plan(root: Path) -> dict[Path, str]:
     return wanted
 
 
+def stale_headings(root: Path) -> dict[Path, list[str]]:
+    """Solutions notebooks whose problem headings disagree with their `Problem`s."""
+    stale = {}
+    for source in sorted((root / "solutions").glob("*.ipynb")):
+        try:
+            changed = headed(nbformat.read(source, as_version=4))
+        except Exception:  # unreadable: `plan` says so
+            continue
+        if changed:
+            stale[source] = changed
+    return stale
+
+
 def differences(root: Path) -> list[str]:
-    """What `exercises/` lacks or has beyond what `solutions/` generates."""
+    """What `exercises/` lacks or has beyond what `solutions/` generates, and headings in
+    `solutions/` that their problems' declarations no longer match."""
     wanted = plan(root)
-    problems = []
+    problems = [f"{file.relative_to(root)}: the heading of {', '.join(names)} differs from its "
+                "Problem" for file, names in stale_headings(root).items()]
     for file, text in wanted.items():
         if not file.exists():
             problems.append(f"{file.relative_to(root)} is missing")
@@ -107,9 +157,15 @@ def differences(root: Path) -> list[str]:
 
 
 def write(root: Path) -> list[Path]:
-    """Write every exercise notebook; returns the files that changed."""
+    """Write every exercise notebook, and the headings of the solutions notebooks that have
+    fallen behind their problems; returns the files that changed."""
     (root / "exercises").mkdir(exist_ok=True)
     changed = []
+    for source in stale_headings(root):  # only the heading lines change
+        nb = nbformat.read(source, as_version=4)
+        headed(nb)
+        source.write_text(render(nb), encoding="utf-8")
+        changed.append(source)
     for file, text in plan(root).items():
         if not file.exists() or file.read_text(encoding="utf-8", errors="replace") != text:
             file.write_text(text, encoding="utf-8")
