@@ -514,8 +514,8 @@ def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
 
     result = tutor.check("bce_with_logits", bce_with_logits, seed=0)
     assert result.status == "failed" and result.misconception is None
-    assert result.message == ("On bce_with_logits(z=[ 0., 2., -3.], y=[1., 1., 0.]) (ordinary "
-                              "logits), your bce_with_logits returned -0.2896 instead of 0.2896.")
+    assert result.message == ("On bce_with_logits(z=[[-2.5]], y=[[0.]]) (shape (1, 1)), your "
+                              "bce_with_logits returned -0.0789 instead of 0.0789.")
 
 
 def test_returning_both_probabilities_is_a_shape_error():
@@ -574,8 +574,8 @@ def test_a_named_mistake_explains_itself_on_the_smallest_failing_input():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("bce_with_logits", ch01_logits.bce_with_logits, seed=0)
     assert result.message == (
-        "bce_with_logits is right on all 9 inputs, including ordinary logits, logits ±1e4, "
-        "logits ±40, where σ(z) rounds to exactly 1, float32 and integer labels.")
+        "bce_with_logits is right on all 10 inputs, including ordinary logits, logits ±1e4, "
+        "logits ±40, where σ(z) rounds to exactly 1, float32, integer labels and shape (1, 1).")
 
 
 # ---------------------------------------------------------------------------------------------

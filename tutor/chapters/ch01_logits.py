@@ -9,6 +9,7 @@ import numpy as np
 
 from tutor import checking
 from tutor.chapters import _inputs
+from tutor.chapters.blocks import in_float32
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "01_logits"
@@ -51,6 +52,7 @@ def _sigmoid_probes():
     return [
         case(np.array([-1000.0, -50.0, -1.0, 0.0, 1.0, 50.0, 1000.0]), note="±1000"),
         case(np.array(2.0), note="a 0-d array"),
+        case(np.array([[-3.0]]), note="shape (1, 1)"),
     ]
 
 
@@ -60,6 +62,20 @@ def logit(p):
     """logit(p) = log(p / (1 − p)), the log-odds; the inverse of the sigmoid on (0, 1)."""
     p = np.asarray(p, dtype=float)
     return np.log(p) - np.log1p(-p)
+
+
+def _logit_in_dtype(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def _logit_log10(p):
+    p = np.asarray(p)
+    return np.log10(p / (1 - p))
+
+
+def _logit_log2(p):
+    p = np.asarray(p)
+    return np.log2(p / (1 - p))
 
 
 def _logit_inverted(p):
@@ -79,7 +95,11 @@ def _logit_cases(rng):
 
 def _logit_probes():
     return [case(np.array([0.5, 0.1, 0.9, 0.999]), note="p = 0.5 and near 1"),
-            case(np.array([[0.2, 0.8], [0.25, 0.75]]), note="a matrix")]
+            case(np.array([[0.2, 0.8], [0.25, 0.75]]), note="a matrix"),
+            # float32 keeps about 7 digits: 1 − 1e-9 becomes 1 and 0.5 + 1e-9 becomes 0.5.
+            case(np.array([1 - 1e-9, 0.5 + 1e-9, 1e-300, 1 - 2.0**-53]),
+                 note="p within 1e-9 of 1 and of 1/2, and 1e-300"),
+            case(np.array([[0.3]]), note="shape (1, 1)")]
 
 
 # --- shift_log_odds ----------------------------------------------------------------------------
@@ -87,6 +107,20 @@ def _logit_probes():
 def shift_log_odds(p, delta):
     """σ(logit(p) + δ): the probability whose log-odds are δ above those of p (odds × e^δ)."""
     return sigmoid(logit(p) + np.asarray(delta, dtype=float))
+
+
+def _shift_in_dtype(p, delta):
+    return np.exp(-np.logaddexp(0, -(np.log(p) - np.log1p(-p) + delta)))
+
+
+def _shift_sigmoid_flipped(p, delta):
+    p = np.asarray(p)
+    return 1 / (1 + np.exp(np.log(p / (1 - p)) + delta))
+
+
+def _shift_odds_inverted(p, delta):
+    p = np.asarray(p)
+    return 1 / (1 + np.exp(-(np.log((1 - p) / p) + delta)))
 
 
 def _shift_added_to_probability(p, delta):
@@ -146,6 +180,10 @@ def _shift_probes():
              note="delta = ±1000"),
         case(np.array([0.3, 0.7], dtype=np.float32), np.array([1.0, -2.0], dtype=np.float32),
              note="float32"),
+        # float32 rounds 1 − 1e-9 to 1, whose log-odds are infinite.
+        case(np.array([1 - 1e-9, 1e-9]), np.array([-20.0, 20.0]),
+             note="p within 1e-9 of 1 or 0, moved back by 20"),
+        case(np.array([[0.4]]), 0.5, note="shape (1, 1)"),
     ]
 
 
@@ -215,6 +253,11 @@ def _bce_naive_softplus(z, y):
     return np.mean(np.log(1 + np.exp(z)) - y * np.asarray(z))
 
 
+def _bce_log2(z, y):
+    z = np.asarray(z, dtype=float)
+    return np.mean(np.logaddexp2(0.0, z / np.log(2)) - y * z / np.log(2))
+
+
 def _bce_summed(z, y):
     return np.sum(np.logaddexp(0.0, z) - y * np.asarray(z))
 
@@ -248,6 +291,7 @@ def _bce_probes():
         case(np.array([100.0, -100.0, 3.0], dtype=np.float32),
              np.array([0.0, 1.0, 1.0], dtype=np.float32), note="float32"),
         case(np.array([1.5, -0.5, 0.25]), np.array([1, 0, 1]), note="integer labels"),
+        case(np.array([[-2.5]]), np.array([[0.0]]), note="shape (1, 1)"),
     ]
 
 
@@ -272,7 +316,9 @@ PROBLEMS = [
         statement="The log-odds log(p / (1 − p)) of probabilities p in (0, 1), elementwise: the "
                   "inverse of the sigmoid.",
         reference=logit, generate=_logit_cases, probes=_logit_probes,
-        twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds)),
+        twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds),
+               Twin("wrong_log_base", _logit_log10), Twin("wrong_log_base", _logit_log2),
+               Twin("lower_precision", in_float32(_logit_in_dtype))),
         hints=("The odds of p are p / (1 − p); the logit is their natural log.",
                "np.log(p / (1 - p)), or more accurately near p = 1: np.log(p) - np.log1p(-p)."),
     ),
@@ -290,7 +336,10 @@ PROBLEMS = [
                Twin("probability_scaled_not_odds", _shift_scales_probability),
                Twin("probability_scaled_not_odds", _shift_scales_probability_capped),
                Twin("sigmoid_overflow", _shift_through_odds),
-               Twin("sigmoid_overflow", _shift_through_math_exp)),
+               Twin("sigmoid_overflow", _shift_through_math_exp),
+               Twin("sigmoid_sign", _shift_sigmoid_flipped),
+               Twin("odds_inverted", _shift_odds_inverted),
+               Twin("lower_precision", in_float32(_shift_in_dtype))),
         agree=_agree_to_float32,
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
@@ -316,6 +365,7 @@ PROBLEMS = [
                Twin("log_of_sigmoid", _bce_math_loop_by_label),
                Twin("log_of_sigmoid", _bce_naive_softplus),
                Twin("sum_not_mean", _bce_summed),
+               Twin("wrong_log_base", _bce_log2),
                Twin("sigmoid_sign", _bce_flipped_sigmoid),
                Twin("sigmoid_sign", _bce_flipped_stable)),
         hints=("Never form σ(z) and then take its log: at z = −1e4, σ(z) is exactly 0 and "

@@ -163,6 +163,21 @@ def probs_to_logits(p, axis=-1):
     return log_p - log_p.mean(axis=axis, keepdims=True)
 
 
+def _logits_in_dtype(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - log_p.mean(axis=axis, keepdims=True)
+
+
+def _logits_log2(p, axis=-1):
+    log_p = np.log2(p)
+    return log_p - log_p.mean(axis=axis, keepdims=True)
+
+
+def _logits_log10(p, axis=-1):
+    log_p = np.log10(p)
+    return log_p - log_p.mean(axis=axis, keepdims=True)
+
+
 def _logits_uncentred(p, axis=-1):
     return np.log(p)
 
@@ -224,6 +239,11 @@ def _probs_probes():
         case(np.array([[0.7, 0.2, 0.6], [0.3, 0.8, 0.4]]), axis=0, note="axis=0"),
         case(softmax(np.array([0.0, -40.0, -80.0])), note="probabilities as small as 2e-35"),
         case(np.array([0.6, 0.3, 0.1], dtype=np.float32), note="float32"),
+        # float32 rounds both to 0.5: the logits ±2e-8 become 0.
+        case(np.array([0.5 + 1e-8, 0.5 - 1e-8]), note="two probabilities 2e-8 apart"),
+        case(np.array([[1.0], [1.0]]), note="slices of length 1"),
+        case(softmax(np.arange(24.0).reshape(2, 3, 4) % 5, axis=1), axis=1,
+             note="the middle axis of three"),
     ]
 
 
@@ -287,7 +307,10 @@ PROBLEMS = [
                Twin("missing_keepdims", _logits_no_keepdims),
                Twin("missing_keepdims", as_in_torch(_logits_no_keepdims)),
                Twin("logit_per_class", _logits_binary_log_odds),
-               Twin("logit_per_class", _logits_binary_log_odds_centred)),
+               Twin("logit_per_class", _logits_binary_log_odds_centred),
+               Twin("wrong_log_base", _logits_log2),
+               Twin("wrong_log_base", _logits_log10),
+               Twin("lower_precision", blocks.in_float32(_logits_in_dtype))),
         hints=("Softmax exponentiates and divides by a sum. Which function undoes the "
                "exponential, and what does the division turn into after it?",
                "log softmax(z) = z − log Σ e^z: log p is z up to one constant per slice. Every "

@@ -117,6 +117,10 @@ def _threshold_log2(dtype):
     return math.log2(_finfo(dtype).max)
 
 
+def _threshold_log10(dtype):
+    return math.log10(_finfo(dtype).max)
+
+
 def _threshold_cases(rng):
     for i in rng.integers(0, len(_DTYPES), 4):
         yield case(_DTYPES[i])
@@ -514,7 +518,8 @@ PROBLEMS = [
                Twin("threshold_wrong_dtype", _threshold_always_float64),
                Twin("threshold_wrong_dtype", _threshold_always_float32),
                Twin("threshold_wrong_dtype", _threshold_bfloat16_as_float16),
-               Twin("threshold_base_two", _threshold_log2)),
+               Twin("threshold_base_two", _threshold_log2),
+               Twin("wrong_log_base", _threshold_log10)),
         hints=("e^x stays finite while it is at most the largest finite number of the dtype. "
                "Where does numpy (and torch) tell you that number?",
                "np.finfo(dtype).max for numpy dtypes, torch.finfo(dtype).max for torch ones "
