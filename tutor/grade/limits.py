@@ -161,7 +161,7 @@ def _expose_python(notes: list[str]) -> None:
             continue
         _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
 
-        def moved(path: str) -> str:
+        def moved(path: str, prefix: str = prefix, target: str = target) -> str:
             real = os.path.realpath(path) if os.path.exists(path) else path
             return target + real[len(prefix):] if real.startswith(prefix + os.sep) or \
                 real == prefix else path

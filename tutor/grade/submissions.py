@@ -136,9 +136,9 @@ def code_cells(data: bytes) -> tuple[list[str] | None, str]:
     try:
         nb = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
-        return None, f"is not valid JSON ({str(e)[:80]}), so it is not a notebook Jupyter can open"
+        return None, f"is not valid JSON ({str(e)[:80]}): Jupyter cannot open it"
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        return None, "is JSON but not a Jupyter notebook (it has no list of cells)"
+        return None, "is JSON but not a Jupyter notebook: it has no list of cells"
     cells = []
     for cell in nb["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":

@@ -92,8 +92,8 @@ def _npy(a: np.ndarray) -> bytes:
     """The `.npy` bytes of `a` (format 1.0, what np.save writes), without np.save's overhead."""
     if not a.flags.c_contiguous:
         a = a.copy(order="C")
-    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (
-        np.lib.format.dtype_to_descr(a.dtype), a.shape)
+    descr = np.lib.format.dtype_to_descr(a.dtype)
+    header = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {a.shape!r}, }}"
     header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + \
         a.tobytes()

@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
             control.send(json.dumps({"pid": pid}).encode())
         elif request.get("op") == "end":
             pid = int(request["pid"])
-            status = _end(pid, jobs.pop(pid, None))
+            status = _end(pid, jobs.pop(pid, None), float(request.get("wait") or 0))
             control.send(json.dumps({"exit": status}).encode())
         else:
             for fd in fds:
@@ -121,16 +121,24 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _end(pid: int, uid: int | None) -> str:
+def _end(pid: int, uid: int | None, wait: float = 0.0) -> str:
     """Kill the child's whole process group (and everything of its uid), reap, and say how it
-    ended."""
+    ended. `wait`: seconds it may take to leave by itself first."""
+    import time
+
     status = None
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if not done:
-            status = None
-    except ChildProcessError:
-        return "gone"
+    give_up = time.monotonic() + wait
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "gone"
+        if done:
+            break
+        status = None
+        if time.monotonic() >= give_up:
+            break
+        time.sleep(0.005)
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
             target()
@@ -194,6 +202,7 @@ def _child(sock: socket.socket, request: dict, uid: int | None) -> None:
                           TMPDIR=work, MPLBACKEND="Agg", OMP_NUM_THREADS="1",
                           MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", TUTOR_GRADING="1",
                           PYTHONDONTWRITEBYTECODE="1")
+        limits.die_with_parent()  # again: a change of user clears it
         spec = limits.Limits(**request.get("limits", {}))
         limits.apply(spec, limits.address_space())
         _serve(sock, notes)
@@ -214,6 +223,7 @@ def _serve(sock: socket.socket, notes: list[str]) -> None:
         raise wire.WireError("no cells")
     shell = _shell
     errors = []
+    me = os.getpid()
     for i, source in enumerate(cells):
         if i in skip:
             continue
@@ -221,8 +231,10 @@ def _serve(sock: socket.socket, notes: list[str]) -> None:
         try:
             result = shell.run_cell(source, store_history=False, silent=False)
         except BaseException as e:  # the shell itself failed: note it and go on
+            _only(me)
             errors.append({"cell": i, "error": _error_name(e)})
             continue
+        _only(me)
         error = result.error_in_exec or result.error_before_exec
         if error is not None:
             errors.append({"cell": i, "error": _error_name(error)})
@@ -238,9 +250,17 @@ def _serve(sock: socket.socket, notes: list[str]) -> None:
                                            for n in header.get("names", [])[:100]}})
         elif op == "call":
             reply, out = _call(shell.user_ns, header, blobs)
+            _only(me)
             wire.send(sock, reply, out)
         else:
             return
+
+
+def _only(me: int) -> None:
+    """A copy the learner's code forked (`os.fork()` in a cell) must not go on to talk to the
+    grader: only the child itself does."""
+    if os.getpid() != me:
+        os._exit(0)
 
 
 def _error_name(e: BaseException) -> str:
