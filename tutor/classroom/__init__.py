@@ -66,6 +66,14 @@ def _user() -> str:
         return "learner"
 
 
+def _attempts() -> dict[str, int]:
+    """Attempts per problem so far, as the learner's progress file counts them."""
+    from tutor import progress_store
+
+    return {id: entry.get("attempts", 0)
+            for id, entry in progress_store.load()["problems"].items()}
+
+
 def join(url: str | None = None, code: str | None = None, name: str | None = None, *,
          wait: float = 3.0) -> Joined:
     """Share your checks with the instructor's workshop server.
@@ -94,7 +102,7 @@ def join(url: str | None = None, code: str | None = None, name: str | None = Non
     leave()
     _left = False
     try:
-        _client = Client(url, code, name.strip(), progress_store.home())
+        _client = Client(url, code, name.strip(), progress_store.home(), _attempts())
     except (ValueError, OSError) as e:
         return Joined(f"Could not join: {e}", False)
     _client.answered.wait(wait)
@@ -136,7 +144,10 @@ def record(result) -> None:
             from tutor.classroom.client import Client
 
             url, code, name = _from_environment()
-            client = _client = Client(url, code, name, progress_store.home())
+            attempts = _attempts()
+            if result.status != "not_attempted":  # the progress file counts this check already
+                attempts[result.problem] = attempts.get(result.problem, 1) - 1
+            client = _client = Client(url, code, name, progress_store.home(), attempts)
         client.submit(result.problem, result.status, result.misconception)
     except Exception:  # sharing is a courtesy: it never breaks a learner's check
         pass

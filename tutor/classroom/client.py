@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -29,13 +30,14 @@ BATCH = 100           # results per request (the server's limit)
 QUEUE = 10_000        # results waiting for the thread; beyond that, written to disk at once
 TIMEOUT = 5.0         # seconds for one request
 IDLE = 30.0           # seconds between looks at the outbox when there is nothing new
-BACKOFF = (0.5, 10.0)  # first and longest wait after a failed send (a new check: at once)
+BACKOFF = (0.25, 1.0)  # seconds between tries after a failure: a restarted server hears soon
 
 
 class Client:
     """One learner in one class: `submit(result)` from the check, the rest in a thread."""
 
-    def __init__(self, url: str, code: str, name: str, home: Path):
+    def __init__(self, url: str, code: str, name: str, home: Path,
+                 attempts: dict[str, int] | None = None):
         parts = urlsplit(url if "://" in url else "http://" + url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not a server address like http://10.0.0.5:8765")
@@ -49,7 +51,8 @@ class Client:
         saved = _read_json(self.folder / "learner.json")
         self.token = saved.get("token") if saved.get("url") == self.url and \
             saved.get("name") == name else None
-        self.attempts: dict[str, int] = _read_json(self.folder / "attempts.json")
+        # Attempt numbers go on from the learner's progress file, which counts them already.
+        self.attempts: dict[str, int] = dict(attempts or {})
         self.queue: queue.Queue = queue.Queue(QUEUE)
         self.wake = threading.Event()
         self.stopping = False
@@ -93,7 +96,6 @@ class Client:
             event["attempt"] = n
             name = f"{time.time_ns():020d}-{event['id']}.json"
             _write_atomic(self.outbox / name, json.dumps(event))
-            _write_atomic(self.folder / "attempts.json", json.dumps(self.attempts))
 
     def _flush(self) -> None:
         """Move every queued result to disk (at exit, and on stop)."""
@@ -217,6 +219,15 @@ class Client:
                     connection.close()
                 connection = cls(parts.hostname, parts.port, timeout=TIMEOUT)
                 self._connection = connection
+                try:
+                    connection.connect()
+                    # headers and body go out as two writes: without this, Nagle's algorithm
+                    # can hold the body back until the server's delayed ACK (tens of ms)
+                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    connection.close()
+                    self._connection = None
+                    return None
             try:
                 connection.request("POST", path, json.dumps(data), headers)
                 response = connection.getresponse()

@@ -3,7 +3,7 @@
 The page itself holds no data, so it is served to anyone; the data needs the instructor's token,
 which the page reads from its own address (`/dashboard#token=…`: a #fragment never reaches a
 server or a log). It waits on the server for news (a long poll that answers as soon as a result
-arrives), redraws, and asks again a quarter of a second later: a check shows within a second,
+arrives), redraws, and asks again 150 ms later: a check shows within a second,
 without reloading. Every learner-given text is set as text (`textContent`), never as HTML.
 Large type and strong colours, for a projector.
 """
@@ -210,7 +210,7 @@ async function poll() {
       skew = s.now - Date.now() / 1000;
       if (s.version !== version) { version = s.version; render(s); }
       live("live · " + new Date().toLocaleTimeString());
-      await sleep(250);
+      await sleep(150);
     } catch (e) {
       live("server not answering, retrying…", true);
       await sleep(1000);
