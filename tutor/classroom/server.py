@@ -42,7 +42,7 @@ LONG_POLL = 20.0            # seconds a dashboard request waits for news
 ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 PROBLEM = re.compile(r"[a-z0-9_]{1,64}")
 FIELDS = {"id", "problem", "status", "misconception", "time", "attempt"}
-PAST, FUTURE = 30 * 86400.0, 600.0  # accepted age of a check's time, clock skew allowed
+PAST, FUTURE = 30 * 86400.0, 86400.0  # a check's time: up to 30 days old; a day of clock skew
 
 
 @dataclass
