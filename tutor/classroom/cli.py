@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -28,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _address(host: str) -> str:
     """The address learners should type: this machine's address in the room for 0.0.0.0."""
+    import socket
+
     if host not in ("0.0.0.0", "::", ""):
         return host
     try:
@@ -39,6 +38,9 @@ def _address(host: str) -> str:
 
 
 def run(args) -> int:
+    import asyncio
+    import hashlib
+
     from tutor import progress_store
     from tutor.classroom.server import Classroom, serve
     from tutor.classroom.store import Store
