@@ -406,6 +406,16 @@ CATALOGUE: dict[str, Misconception] = {
            "logits near 1e4 that differ in their decimals lose them. Compute in the input's "
            "dtype (np.asarray keeps it; in torch, torch.as_tensor or torch.from_numpy).",
            "04_log_softmax", "How the error grows with the gap"),
+        # practice beyond the lessons
+        _m("quotient_rule_square", "Quotient rule without the square",
+           "d/dx 1/(1 + e^(−x)) = e^(−x) / (1 + e^(−x))²: the denominator is squared. Without "
+           "the square you get 1 − σ(x), not σ'(x) = σ(x)(1 − σ(x)).",
+           "01_logits", "The sigmoid"),
+        _m("count_not_rounded_up", "A count rounded down or to the nearest",
+           "The fewest whole steps that reach a target is the ceiling of the real number of "
+           "steps needed: 6.6 steps means 7, since 6 fall short. Round up (np.ceil), and "
+           "never below 0.",
+           "01_logits", "Log-odds arithmetic"),
     ]
 }
 

@@ -445,3 +445,201 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: find the bug, derive then check numerically, apply. They are
+# declared after everything above and added to PROBLEMS at the end of this section.
+
+# --- fix_the_sigmoid_grad: find the bug ---------------------------------------------------------
+
+def fix_the_sigmoid_grad(x):
+    """σ'(x) = σ(x)·(1 − σ(x)) = σ(x)·σ(−x), each factor from the overflow-free sigmoid."""
+    x = np.asarray(x, dtype=float)
+    return sigmoid(x) * sigmoid(-x)
+
+
+def _sigmoid_grad_shown(x):
+    """The code the practice notebook shows: right on paper, NaN for x below about −709."""
+    e = np.exp(-x)
+    return e / (1 + e) ** 2
+
+
+def _sigmoid_grad_no_square(x):
+    e = np.exp(-np.asarray(x))
+    return e / (1 + e)
+
+
+def _sigmoid_grad_exp_over(x):
+    s = np.exp(x) / (1 + np.exp(x))
+    return s * (1 - s)
+
+
+def _sigmoid_grad_cases(rng):
+    for _ in range(3):
+        yield case(rng.uniform(-12, 12, _inputs.shape(rng)))
+    yield case(rng.uniform(-8, 8, 6).astype(np.float32), note="float32")
+
+
+def _sigmoid_grad_probes():
+    return [
+        case(np.array([-2.0, 0.0, 0.5, 3.0]), note="ordinary inputs"),
+        case(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]), note="±1000"),
+        case(np.array([-100.0, 1.0, 100.0], dtype=np.float32), note="±100 in float32"),
+    ]
+
+
+# --- observations_to_confidence: apply ----------------------------------------------------------
+
+def observations_to_confidence(p0, ratio, target):
+    """The fewest observations n ≥ 0, each multiplying the odds by `ratio` (> 1), that take a
+    probability from p0 to at least `target`: logit(p0) + n·log(ratio) ≥ logit(target)."""
+    p0, target = np.asarray(p0, dtype=float), np.asarray(target, dtype=float)
+    need = (logit(target) - logit(p0)) / np.log(np.asarray(ratio, dtype=float))
+    # Counts are whole numbers: round up, and none are needed when p0 is already there.
+    return np.maximum(np.ceil(need - 1e-9), 0).astype(np.int64)
+
+
+def _observations_floor(p0, ratio, target):
+    need = (logit(target) - logit(p0)) / np.log(ratio)
+    return np.maximum(np.floor(need), 0).astype(np.int64)
+
+
+def _observations_round(p0, ratio, target):
+    need = (logit(target) - logit(p0)) / np.log(ratio)
+    return np.maximum(np.round(need), 0).astype(np.int64)
+
+
+def _observations_scale_probability(p0, ratio, target):
+    need = np.log(np.asarray(target) / p0) / np.log(ratio)
+    return np.maximum(np.ceil(need), 0).astype(np.int64)
+
+
+def _observations_ratio_not_log(p0, ratio, target):
+    need = (logit(target) - logit(p0)) / np.asarray(ratio)
+    return np.maximum(np.ceil(need), 0).astype(np.int64)
+
+
+def _observations_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng, 1)
+        p0 = rng.uniform(0.02, 0.6, shape)
+        target = rng.uniform(0.9, 0.999, shape)
+        ratio = rng.uniform(1.3, 4.0, shape)
+        yield case(p0, ratio, target)
+
+
+def _observations_probes():
+    return [
+        case(np.array([0.5]), np.array([2.0]), np.array([0.99]), note="even odds to 99 %"),
+        case(np.array([0.01, 0.2, 0.5]), np.array([10.0, 3.0, 1.5]), np.array([0.95, 0.9, 0.8]),
+             note="a rare event and strong evidence"),
+        case(np.array([0.97, 0.3]), np.array([2.0, 2.0]), np.array([0.9, 0.99]),
+             note="a probability already past its target"),
+    ]
+
+
+# --- bce_grad: derive, then check numerically ---------------------------------------------------
+
+def bce_grad(z, y):
+    """∂/∂z of mean BCE = (σ(z) − y) / n, n the number of elements: the −y·z term gives −y and
+    log(1 + e^z) gives σ(z)."""
+    z = np.asarray(z, dtype=float)
+    return (sigmoid(z) - np.asarray(y, dtype=float)) / z.size
+
+
+def _bce_grad_flipped(z, y):
+    return (np.asarray(y) - sigmoid(z)) / np.size(z)
+
+
+def _bce_grad_summed(z, y):
+    return sigmoid(z) - np.asarray(y)
+
+
+def _bce_grad_wrt_p(z, y):
+    p = sigmoid(z)
+    return (-np.asarray(y) / p + (1 - np.asarray(y)) / (1 - p)) / np.size(z)
+
+
+def _bce_grad_exp_over(z, y):
+    z = np.asarray(z)
+    return (np.exp(z) / (1 + np.exp(z)) - y) / z.size
+
+
+def _bce_grad_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 5)))
+        yield case(z, rng.integers(0, 2, shape).astype(np.float64))
+
+
+def _bce_grad_probes():
+    return [
+        case(np.array([0.0, 2.0, -3.0]), np.array([1.0, 1.0, 0.0]), note="ordinary logits"),
+        case(np.array([1e4, -1e4, 1e4, -1e4]), np.array([1.0, 0.0, 0.0, 1.0]),
+             note="logits ±1e4"),
+        case(np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]),
+             note="a matrix: the mean is over all 4 elements"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_sigmoid_grad", chapter=CHAPTER, signature="fix_the_sigmoid_grad(x)",
+        difficulty="easy", points=1,
+        statement="Find the bug. `e = np.exp(-x); return e / (1 + e) ** 2` is σ'(x) on paper, "
+                  "and right for everyday x, but gives NaN for x = −1000. Fix it: elementwise "
+                  "σ'(x) = σ(x)(1 − σ(x)) for any shape, finite and exact at x = ±1000 and in "
+                  "float32.",
+        reference=fix_the_sigmoid_grad, generate=_sigmoid_grad_cases,
+        probes=_sigmoid_grad_probes,
+        twins=(Twin("sigmoid_overflow", _sigmoid_grad_shown),
+               Twin("sigmoid_overflow", _sigmoid_grad_exp_over),
+               Twin("quotient_rule_square", _sigmoid_grad_no_square)),
+        hints=("Evaluate the shown code at x = −1000 by hand: what is e, and what is "
+               "inf / inf?",
+               "σ'(x) = σ(x)·(1 − σ(x)), and 1 − σ(x) = σ(−x). With an overflow-free σ, neither "
+               "factor ever overflows.",
+               "s = np.exp(-np.logaddexp(0, -x)); t = np.exp(-np.logaddexp(0, x)); return s * t"),
+    ),
+    Problem(
+        id="observations_to_confidence", chapter=CHAPTER,
+        signature="observations_to_confidence(p0, ratio, target)", difficulty="medium", points=2,
+        statement="Each independent observation multiplies the odds by a likelihood ratio `ratio` "
+                  "(> 1). Starting from probability p0, return the fewest observations n ≥ 0 "
+                  "that bring the probability to at least `target`, as whole numbers, "
+                  "elementwise (p0, ratio and target are arrays of one shape). From even odds, "
+                  "with a ratio of 2, 99 % takes 7 observations.",
+        reference=observations_to_confidence, generate=_observations_cases,
+        probes=_observations_probes,
+        twins=(Twin("count_not_rounded_up", _observations_floor),
+               Twin("count_not_rounded_up", _observations_round),
+               Twin("probability_scaled_not_odds", _observations_scale_probability),
+               Twin("odds_not_log", _observations_ratio_not_log)),
+        hints=("Work on the log-odds scale: each observation adds the same amount to "
+               "logit(p). How much?",
+               "logit(p0) + n·log(ratio) ≥ logit(target): solve for n, then take the smallest "
+               "whole n; never a negative one.",
+               "need = (logit(target) - logit(p0)) / np.log(ratio); "
+               "return np.maximum(np.ceil(need), 0).astype(int)"),
+    ),
+    Problem(
+        id="bce_grad", chapter=CHAPTER, signature="bce_grad(z, y)", difficulty="hard", points=3,
+        statement="Derive, then check numerically: the gradient of `bce_with_logits(z, y)` (the "
+                  "mean over all elements of log(1 + e^z) − y·z) with respect to the logits z, "
+                  "an array of z's shape. Check your formula against a centred difference "
+                  "before you run the check. It must stay exact at z = ±1e4.",
+        reference=bce_grad, generate=_bce_grad_cases, probes=_bce_grad_probes,
+        twins=(Twin("grad_sign", _bce_grad_flipped),
+               Twin("sum_not_mean", _bce_grad_summed),
+               Twin("grad_wrt_probabilities", _bce_grad_wrt_p),
+               Twin("sigmoid_overflow", _bce_grad_exp_over)),
+        hints=("Differentiate one term: d/dz log(1 + e^z) = e^z / (1 + e^z), and d/dz (y·z) = y. "
+               "Then account for the mean.",
+               "Each element's derivative is σ(z) − y; the mean over n elements divides it by n "
+               "(z.size, not the length of the first axis).",
+               "(np.exp(-np.logaddexp(0, -z)) - y) / z.size"),
+    ),
+]
+
+PROBLEMS += _BEYOND

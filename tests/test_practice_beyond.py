@@ -1,0 +1,154 @@
+"""The practice problems beyond the lessons: every reference passes and every twin is named on
+30 seeds, right answers written in other styles (loops, numpy, torch) pass, and the buggy code
+that a find-the-bug problem shows in its practice notebook is named as its mistake."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from tutor import checking, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = range(30)
+
+BEYOND = {
+    "01_logits": ("fix_the_sigmoid_grad", "observations_to_confidence", "bce_grad"),
+}
+IDS = [pid for ids in BEYOND.values() for pid in ids]
+TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
+FIND_THE_BUG = [pid for pid in IDS if pid.startswith("fix_the_")]
+
+
+@pytest.mark.parametrize("pid", IDS)
+def test_reference_passes_on_30_seeds(pid):
+    problem = registry.get(pid)
+    for seed in SEEDS:
+        result = checking.run(problem, problem.reference, seed=seed)
+        assert result.status == "passed", (seed, result.message)
+
+
+@pytest.mark.parametrize(("pid", "index"), TWINS)
+def test_every_twin_is_named_on_30_seeds(pid, index):
+    problem = registry.get(pid)
+    twin = problem.twins[index]
+    for seed in SEEDS:
+        result = checking.run(problem, twin.fn, seed=seed)
+        assert result.status == "failed", (seed, result.message)
+        assert result.misconception == twin.misconception, (seed, result.message)
+
+
+@pytest.mark.parametrize("pid", IDS)
+def test_every_problem_has_a_cell_and_easy_medium_hard_spread(pid):
+    problem = registry.get(pid)
+    assert len(problem.hints) >= 2
+    notebook = ROOT / "solutions" / f"{problem.chapter}.ipynb"
+    text = notebook.read_text(encoding="utf-8")
+    assert f"def {pid}(" in text and f'tutor.check(\\"{pid}\\")' in text
+
+
+@pytest.mark.parametrize("chapter", BEYOND)
+def test_each_chapter_adds_an_easy_a_medium_and_a_hard_problem(chapter):
+    assert {registry.get(pid).difficulty for pid in BEYOND[chapter]} == \
+        {"easy", "medium", "hard"}
+
+
+def _shown_code(pid: str) -> str:
+    """The buggy function a find-the-bug problem shows in its statement cell."""
+    problem = registry.get(pid)
+    nb = nbformat.read(ROOT / "solutions" / f"{problem.chapter}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and f"`{pid}(" in cell.source:
+            return re.search(r"```python\n(.*?)```", cell.source, flags=re.S)[1]
+    raise AssertionError(f"no statement cell for {pid}")
+
+
+@pytest.mark.parametrize("pid", FIND_THE_BUG)
+def test_the_shown_buggy_code_is_named(pid):
+    problem = registry.get(pid)
+    namespace = {"np": np, "math": math}
+    exec(_shown_code(pid), namespace)
+    expected = {t.misconception for t in problem.twins if t.fn.__name__.endswith("_shown")}
+    assert expected, "the shown code is one of the twins"
+    for seed in range(5):
+        result = checking.run(problem, namespace[pid], seed=seed)
+        assert result.status == "failed", result.message
+        assert result.misconception in expected, result.message
+
+
+# --- right answers in other styles ------------------------------------------------------------
+
+def _loop_sigmoid(v):
+    return 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+
+
+def sigmoid_grad_loops(x):
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    for i, v in np.ndenumerate(x):
+        out[i] = _loop_sigmoid(v) * _loop_sigmoid(-v)
+    return out
+
+
+def sigmoid_grad_symmetric(x):
+    e = np.exp(-np.abs(x))
+    return e / (1 + e) ** 2
+
+
+def sigmoid_grad_torch(x):
+    import torch
+
+    s = torch.sigmoid(torch.as_tensor(x))
+    return s * (1 - s)
+
+
+def observations_loops(p0, ratio, target):
+    out = []
+    for a, r, t in zip(np.ravel(p0), np.ravel(ratio), np.ravel(target), strict=True):
+        odds, n = a / (1 - a), 0
+        while odds / (1 + odds) < t:
+            odds, n = odds * r, n + 1
+        out.append(n)
+    return np.array(out).reshape(np.shape(p0))
+
+
+def observations_numpy(p0, ratio, target):
+    from scipy.special import logit
+
+    return np.ceil(np.clip((logit(target) - logit(p0)) / np.log(ratio), 0, None))
+
+
+def bce_grad_numpy(z, y):
+    z = np.asarray(z, dtype=float)
+    return (0.5 * (1 + np.tanh(z / 2)) - y) / z.size
+
+
+def bce_grad_torch(z, y):
+    import torch
+
+    zt = torch.tensor(np.asarray(z, dtype=float), requires_grad=True)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(zt, torch.as_tensor(y))
+    loss.backward()
+    return zt.grad
+
+
+STYLES = [
+    ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
+    ("fix_the_sigmoid_grad", sigmoid_grad_torch),
+    ("observations_to_confidence", observations_loops),
+    ("observations_to_confidence", observations_numpy),
+    ("bce_grad", bce_grad_numpy), ("bce_grad", bce_grad_torch),
+]
+
+
+@pytest.mark.parametrize(("pid", "answer"), STYLES, ids=[f"{p}-{a.__name__}" for p, a in STYLES])
+def test_right_answers_in_other_styles_pass(pid, answer):
+    problem = registry.get(pid)
+    for seed in range(5):
+        result = checking.run(problem, answer, seed=seed)
+        assert result.status == "passed", result.message
