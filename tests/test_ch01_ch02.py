@@ -20,7 +20,7 @@ from learners import (
 from scipy import special, stats
 
 import tutor
-from tutor import checking
+from tutor import checking, registry
 from tutor.chapters import ch01_logits, ch02_softmax
 
 # ---------------------------------------------------------------------------------------------
@@ -624,3 +624,199 @@ def test_strict_mode_raises_on_a_wrong_answer(monkeypatch):
     monkeypatch.setitem(os.environ, "TUTOR_STRICT", "1")
     with pytest.raises(AssertionError, match="Sigmoid of one logit"):
         tutor.check("two_class_softmax", w_two_class_first_logit, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same verdict on every seed: every twin, every right answer, and wrong answers at the edges
+# the contract allows, over 30 seeds each
+
+SWEEP = range(100, 130)
+PROBLEMS = ["sigmoid", "logit", "shift_log_odds", "bce_with_logits", "two_class_softmax",
+            "softmax", "probs_to_logits"]
+
+
+def softmax_scipy(z, axis=-1):
+    return special.softmax(z, axis=axis)
+
+
+def softmax_torch(z, axis=-1):
+    import torch
+
+    return torch.softmax(torch_in(z), dim=axis)
+
+
+def softmax_loops(z, axis=-1):
+    moved = np.moveaxis(np.array(z, dtype=float), axis, -1)
+    out = np.empty_like(moved)
+    for index in np.ndindex(moved.shape[:-1]):
+        e = [math.exp(v) for v in moved[index]]
+        out[index] = [v / sum(e) for v in e]
+    return np.moveaxis(out, -1, axis)
+
+
+def softmax_own_dtype_global_max(z, axis=-1):
+    """One max for the whole array: harmless for logits within ±30, which never underflow."""
+    e = np.exp(z - np.max(z))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+RIGHT_EVERYWHERE = RIGHT + [
+    ("softmax", f) for f in (softmax_scipy, softmax_torch, softmax_loops,
+                             softmax_own_dtype_global_max)
+]
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_every_twin_fails_and_is_named_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    for twin in problem.twins:
+        for seed in SWEEP:
+            result = checking.run(problem, twin.fn, seed=seed)
+            assert result.misconception == twin.misconception, \
+                (twin.fn.__name__, seed, result.message)
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_every_right_answer_passes_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    answers = [problem.reference] + [f for p, f in RIGHT_EVERYWHERE if p == problem_id]
+    assert len(answers) >= 4
+    for answer in answers:
+        passes(problem_id, answer, seeds=SWEEP)
+
+
+# Wrong answers at the edges of the contract, written for this sweep (not copies of twins).
+
+def e_sigmoid_squeezed(x):
+    return np.squeeze(special.expit(x))
+
+
+def e_sigmoid_float16(x):
+    return special.expit(np.asarray(x, dtype=np.float16)).astype(np.float64)
+
+
+def e_sigmoid_clipped_input(x):
+    """Clipped to ±30 'for safety': σ(−50) becomes 9e-14 instead of 2e-22, σ(−1000) not 0."""
+    return 1 / (1 + np.exp(-np.clip(x, -30, 30)))
+
+
+def e_logit_squeezed(p):
+    return np.squeeze(special.logit(p))
+
+
+def e_logit_eps_patch(p):
+    p = np.asarray(p, dtype=float)
+    return np.log(p / (1 - p + 1e-12))
+
+
+def e_logit_float32(p):
+    return special.logit(np.asarray(p, dtype=np.float32)).astype(np.float64)
+
+
+def e_shift_float32_torch(p, delta):
+    import torch
+
+    t = torch.tensor(np.asarray(p).tolist())                 # float32, torch's default
+    return torch.sigmoid(torch.logit(t) + torch.as_tensor(delta)).double()
+
+
+def e_shift_clipped_p(p, delta):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return special.expit(special.logit(p) + delta)
+
+
+def e_shift_squeezed(p, delta):
+    return np.squeeze(special.expit(special.logit(p) + delta))
+
+
+def e_bce_per_element(z, y):
+    return np.logaddexp(0, z) - y * np.asarray(z)
+
+
+def e_bce_float16(z, y):
+    z = np.asarray(z, dtype=np.float16)
+    return float(np.mean(np.logaddexp(np.float16(0), z) - np.asarray(y, np.float16) * z))
+
+
+def e_bce_mean_last_axis(z, y):
+    return np.mean(np.logaddexp(0, z) - y * np.asarray(z), axis=-1)
+
+
+def e_two_class_difference_in_float32(a, b):
+    d = np.float32(a) - np.float32(b)
+    return special.expit(np.asarray(d, dtype=np.float64))
+
+
+def e_two_class_shift_by_b(a, b):
+    """Shifted by b rather than by the larger logit: e^(a − b) overflows when a is far above."""
+    ea, eb = np.exp(np.subtract(a, b)), np.exp(np.subtract(b, b))
+    return ea / (ea + eb)
+
+
+def e_two_class_squeezed(a, b):
+    return np.squeeze(special.expit(np.subtract(a, b)))
+
+
+def e_softmax_squeezed(z, axis=-1):
+    return np.squeeze(special.softmax(z, axis=axis))
+
+
+def e_softmax_float16(z, axis=-1):
+    return special.softmax(np.asarray(z, dtype=np.float16), axis=axis).astype(np.float64)
+
+
+def e_softmax_moved_not_back(z, axis=-1):
+    return special.softmax(np.moveaxis(np.asarray(z), axis, -1), axis=-1)
+
+
+def e_logits_float32_cast_back(p, axis=-1):
+    log_p = np.log(np.asarray(p, dtype=np.float32))
+    return (log_p - log_p.mean(axis=axis, keepdims=True)).astype(np.float64)
+
+
+def e_logits_median(p, axis=-1):
+    log_p = np.log(p)
+    return log_p - np.median(log_p, axis=axis, keepdims=True)
+
+
+def e_logits_squeezed(p, axis=-1):
+    log_p = np.log(p)
+    return np.squeeze(log_p - log_p.mean(axis=axis, keepdims=True))
+
+
+EDGE_WRONG = [
+    ("sigmoid", e_sigmoid_squeezed, None),
+    ("sigmoid", e_sigmoid_float16, None),
+    ("sigmoid", e_sigmoid_clipped_input, None),
+    ("logit", e_logit_squeezed, None),
+    ("logit", e_logit_eps_patch, None),
+    ("logit", e_logit_float32, "lower_precision"),
+    ("shift_log_odds", e_shift_float32_torch, "lower_precision"),
+    ("shift_log_odds", e_shift_clipped_p, None),
+    ("shift_log_odds", e_shift_squeezed, None),
+    ("bce_with_logits", e_bce_per_element, None),
+    ("bce_with_logits", e_bce_float16, None),
+    ("bce_with_logits", e_bce_mean_last_axis, None),
+    ("two_class_softmax", e_two_class_difference_in_float32, "lower_precision"),
+    ("two_class_softmax", e_two_class_shift_by_b, "no_max_shift"),
+    ("two_class_softmax", e_two_class_squeezed, None),
+    ("softmax", e_softmax_squeezed, None),
+    ("softmax", e_softmax_float16, None),
+    ("softmax", e_softmax_moved_not_back, None),
+    ("probs_to_logits", e_logits_float32_cast_back, "lower_precision"),
+    ("probs_to_logits", e_logits_median, None),
+    ("probs_to_logits", e_logits_squeezed, None),
+]
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
+    """Each fails on every seed; where the catalogue has its mistake, it is named every time."""
+    wrong = [(f, name) for p, f, name in EDGE_WRONG if p == problem_id]
+    assert len(wrong) >= 3
+    for answer, name in wrong:
+        for seed in SWEEP:
+            result = tutor.check(problem_id, answer, seed=seed)
+            assert not result.passed, (answer.__name__, seed, result.message)
+            if name is not None:
+                assert result.misconception == name, (answer.__name__, seed, result.message)

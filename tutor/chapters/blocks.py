@@ -337,6 +337,18 @@ def in_float32(fn: Callable) -> Callable:
     return lowered
 
 
+def agree_to_float32(twin_value, value, tol, compare=None) -> bool:
+    """`Problem.agree` for problems with a `lower_precision` twin (or torch answers): two wrong
+    answers show the same mistake when they agree to float32 precision, since two float32
+    computations of one formula differ in their last digits (and a torch answer that turns a
+    float argument into a float32 tensor is 1e-7 away from its twin). `compare` is the
+    problem's own comparison, if it has one."""
+    from tutor import checking
+
+    loose = checking.Tolerance(max(tol.rtol, 1e-4), max(tol.atol, 1e-6))
+    return (compare or checking.compare_arrays)(twin_value, value, loose) is None
+
+
 # --- the shared references, for chapters and widgets ------------------------------------------
 
 def softmax(z, axis=-1):

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 
-from tutor import checking
 from tutor.chapters import _inputs
-from tutor.chapters.blocks import in_float32
+from tutor.chapters.blocks import agree_to_float32, in_float32
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "01_logits"
@@ -156,13 +155,6 @@ def _shift_through_math_exp(p, delta):
     return np.vectorize(lambda q, d: 1 / (1 + math.exp(-(math.log(q / (1 - q)) + d))))(p, delta)
 
 
-def _agree_to_float32(twin_value, value, tol):
-    """Two wrong answers show the same mistake when they agree to float32 precision: a torch
-    answer that turns a float delta into a float32 tensor is 1e-7 away from its twin."""
-    loose = checking.Tolerance(max(tol.rtol, 1e-4), max(tol.atol, 1e-6))
-    return checking.compare_arrays(twin_value, value, loose) is None
-
-
 def _shift_cases(rng):
     for _ in range(4):
         shape = _inputs.shape(rng)
@@ -301,6 +293,9 @@ PROBLEMS = [
         statement="Elementwise σ(x) = 1/(1 + e^(−x)) for an array of any shape. At x = ±1000 it "
                   "must give exactly 0 and 1, never NaN.",
         reference=sigmoid, generate=_sigmoid_cases, probes=_sigmoid_probes,
+        # Relative accuracy only: σ(−50) ≈ 2e-22 must not be 1e-13, which an absolute
+        # tolerance would let through, and σ(−1000) must be exactly 0.
+        atol=0.0,
         twins=(Twin("sigmoid_overflow", _sigmoid_exp_over_one_plus_exp),
                Twin("sigmoid_overflow", _sigmoid_math_exp),
                Twin("sigmoid_sign", _sigmoid_flipped),
@@ -319,6 +314,7 @@ PROBLEMS = [
         twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds),
                Twin("wrong_log_base", _logit_log10), Twin("wrong_log_base", _logit_log2),
                Twin("lower_precision", in_float32(_logit_in_dtype))),
+        agree=agree_to_float32,
         hints=("The odds of p are p / (1 − p); the logit is their natural log.",
                "np.log(p / (1 - p)), or more accurately near p = 1: np.log(p) - np.log1p(-p)."),
     ),
@@ -340,7 +336,7 @@ PROBLEMS = [
                Twin("sigmoid_sign", _shift_sigmoid_flipped),
                Twin("odds_inverted", _shift_odds_inverted),
                Twin("lower_precision", in_float32(_shift_in_dtype))),
-        agree=_agree_to_float32,
+        agree=agree_to_float32,
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
                "probability itself is not multiplied by anything simple.",

@@ -161,6 +161,12 @@ def _compare_probabilities(expected, got, tol):
     return checking.compare_arrays(expected, got, checking.Tolerance(rtol, tol.rtol / 10))
 
 
+def _agree_probabilities(twin_value, value, tol):
+    """Two wrong answers agree to float32 precision (a lower_precision twin and a learner's
+    float32 answer differ in their last digits)."""
+    return blocks.agree_to_float32(twin_value, value, tol, compare=_compare_probabilities)
+
+
 # Buggy twins, written the way learners write them, computing in the input's own dtype; each
 # that fails differently in float64 also comes upcast, as learners who start with
 # `z = np.asarray(z, dtype=float)` write it.
@@ -449,6 +455,11 @@ def _lse_always_keeps(z, axis=-1, keepdims=False):
     return logsumexp(z, axis=axis, keepdims=True)
 
 
+def _lse_keeps_last_axis(z, axis=-1, keepdims=False):
+    out = logsumexp(z, axis=axis)
+    return np.expand_dims(out, -1) if keepdims else out
+
+
 def _lse_cases(rng):
     for ndim in (1, 2, 2, 3, 3):
         shape = _inputs.shape(rng, ndim)
@@ -537,6 +548,7 @@ PROBLEMS = [
                   "the input's own dtype is fine.",
         reference=stable_softmax, generate=_softmax_cases, probes=_softmax_probes,
         compare=_compare_probabilities,
+        agree=_agree_probabilities,
         twins=(*_SOFTMAX_DERIVED,
                Twin("no_max_shift", _softmax_naive),
                *(Twin("no_max_shift", f(twin)) for f in _AS_WRITTEN for twin in (
@@ -570,6 +582,7 @@ PROBLEMS = [
                   "NaN. With keepdims=True the reduced axis stays, with length 1; otherwise it "
                   "is removed (like numpy's reductions).",
         reference=logsumexp, generate=_lse_cases, probes=_lse_probes,
+        agree=blocks.agree_to_float32,
         twins=(*_LSE_DERIVED,
                Twin("lower_precision", in_float32(_lse_in_dtype)),
                *(Twin("no_max_shift", f(_lse_naive)) for f in (*_AS_WRITTEN, _float32_first)),
@@ -583,7 +596,8 @@ PROBLEMS = [
                Twin("missing_keepdims", _lse_max_dropped),
                Twin("missing_keepdims", as_in_torch(_lse_max_dropped)),
                Twin("keepdims_ignored", _lse_never_keeps),
-               Twin("keepdims_ignored", _lse_always_keeps)),
+               Twin("keepdims_ignored", _lse_always_keeps),
+               Twin("keepdims_ignored", _lse_keeps_last_axis)),
         symptoms=(Symptom("no_max_shift", _overflowed_logsumexp),),
         hints=("Factor e^m out of the sum, with m the slice's largest entry: what is left can "
                "neither overflow nor be all zeros.",
