@@ -7,6 +7,9 @@ Budgets (the course contract): `import tutor` under 0.3 s over a bare interprete
 torch and no matplotlib; `tutor.check` with a correct answer under 50 ms median over all
 problems and under 1 s for each (statistical problems excepted); a slider callback under 30 ms
 median. The last column is the measured value over its budget: above 1.00 is over budget.
+Workshop mode (tests/test_classroom_load.py): a check's time not joined, joined and with the
+server unreachable; the server's results per second; 200 learners for 60 s, nothing lost, the
+dashboard's p99 update under 1 s.
 """
 
 from __future__ import annotations

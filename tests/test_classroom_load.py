@@ -385,8 +385,10 @@ def bench_throughput(seconds: float, batch: int, senders: int = 4) -> float:
 
 def bench_classroom(quick: bool) -> None:
     """The workshop mode's numbers, printed by tests/bench.py."""
-    print("\nworkshop mode: `tutor.check('causal_mask')` with the reference answer, and the "
-          "share call in it")
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    print(f"\nworkshop mode (load average {load:.1f} on {cores} cores as it starts: over "
+          f"{cores} means other work shares the CPUs and stretches every delay below)")
+    print("`tutor.check('causal_mask')` with the reference answer, and the share call in it")
     print(f"  {'mode':<30}{'check median ms':>17}{'check p95 ms':>14}{'share call µs':>15}")
     for mode, median, p95, share in bench_check_latency(20 if quick else 60):
         print(f"  {mode:<30}{median:>17.2f}{p95:>14.2f}{share:>15.1f}")
