@@ -235,9 +235,9 @@ def test_200_learners_sending_every_second_lose_nothing_and_show_within_a_second
     assert numbers["stored"] == numbers["distinct"] == numbers["sent"], numbers
     assert numbers["measured"] == numbers["sent"], numbers
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load > 2 * cores:  # other work holds the CPUs: delays measure the machine, not the server
+    if numbers["p99"] >= 1.0 and load > 2 * cores:  # other work holds the CPUs: the delays
         warnings.warn(f"machine overloaded (load {load:.1f} on {cores} cores): dashboard p99 "
-                      f"{numbers['p99']:.2f} s not held to 1 s; nothing was lost", stacklevel=1)
+                      f"{numbers['p99']:.2f} s, over 1 s; nothing was lost", stacklevel=1)
     else:
         assert numbers["p99"] < 1.0, numbers
 
