@@ -19,6 +19,7 @@ SEEDS = range(30)
 
 BEYOND = {
     "01_logits": ("fix_the_sigmoid_grad", "observations_to_confidence", "bce_grad"),
+    "02_softmax": ("margin_for_confidence", "fix_the_softmax", "adjust_for_prior"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -137,12 +138,79 @@ def bce_grad_torch(z, y):
     return zt.grad
 
 
+def margin_loops(p, K):
+    return np.array([math.log(a * (k - 1) / (1 - a)) for a, k in
+                     zip(np.ravel(p), np.ravel(K), strict=True)]).reshape(np.shape(p))
+
+
+def margin_numpy(p, K):
+    from scipy.special import logit
+
+    return logit(p) + np.log(np.asarray(K) - 1)
+
+
+def margin_torch(p, K):
+    import torch
+
+    p = torch.as_tensor(p)
+    return torch.logit(p) + torch.log(torch.as_tensor(K, dtype=p.dtype) - 1)
+
+
+def softmax_rows_loops(z):
+    out = []
+    for row in np.asarray(z, dtype=float).tolist():
+        m = max(row)
+        e = [math.exp(v - m) for v in row]
+        out.append([v / sum(e) for v in e])
+    return np.array(out)
+
+
+def softmax_rows_torch(z):
+    import torch
+
+    return torch.softmax(torch.as_tensor(z), dim=1)
+
+
+def softmax_rows_scipy(z):
+    from scipy.special import softmax
+
+    return softmax(z, axis=1)
+
+
+def prior_loops(probs, train_prior, new_prior):
+    out = []
+    for row in np.asarray(probs, dtype=float):
+        q = [p * n / t for p, n, t in zip(row, new_prior, train_prior, strict=True)]
+        out.append([v / sum(q) for v in q])
+    return np.array(out)
+
+
+def prior_log_space(probs, train_prior, new_prior):
+    from scipy.special import logsumexp
+
+    z = np.log(probs) + np.log(new_prior) - np.log(train_prior)
+    return np.exp(z - logsumexp(z, axis=1, keepdims=True))
+
+
+def prior_torch(probs, train_prior, new_prior):
+    import torch
+
+    z = torch.log(torch.as_tensor(probs)) + torch.log(torch.as_tensor(new_prior / train_prior))
+    return torch.softmax(z, dim=-1)
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
     ("observations_to_confidence", observations_loops),
     ("observations_to_confidence", observations_numpy),
     ("bce_grad", bce_grad_numpy), ("bce_grad", bce_grad_torch),
+    ("margin_for_confidence", margin_loops), ("margin_for_confidence", margin_numpy),
+    ("margin_for_confidence", margin_torch),
+    ("fix_the_softmax", softmax_rows_loops), ("fix_the_softmax", softmax_rows_torch),
+    ("fix_the_softmax", softmax_rows_scipy),
+    ("adjust_for_prior", prior_loops), ("adjust_for_prior", prior_log_space),
+    ("adjust_for_prior", prior_torch),
 ]
 
 

@@ -416,6 +416,16 @@ CATALOGUE: dict[str, Misconception] = {
            "steps needed: 6.6 steps means 7, since 6 fall short. Round up (np.ceil), and "
            "never below 0.",
            "01_logits", "Log-odds arithmetic"),
+        _m("margin_ignores_other_classes", "Margin against one class instead of K − 1",
+           "With K classes, the top class competes with K − 1 others: e^m / (e^m + K − 1) = p "
+           "gives m = log(p(K − 1)/(1 − p)). log(p/(1 − p)) is the two-class answer; the margin "
+           "needed grows like log K.",
+           "02_softmax", "A lead becomes near-certainty"),
+        _m("prior_not_removed", "New prior multiplied in, old one left in",
+           "A trained model's probabilities already include the training frequencies: p_k ∝ "
+           "likelihood_k · train_k. Multiply by new_k / train_k (add log new_k − log train_k to "
+           "the logits), then renormalise each row.",
+           "02_softmax", "From probabilities back to logits"),
     ]
 }
 

@@ -407,3 +407,195 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: apply, find the bug, apply with Bayes' rule. They are
+# declared after everything above and added to PROBLEMS at the end of this section.
+
+# --- margin_for_confidence: apply --------------------------------------------------------------
+
+def margin_for_confidence(p, K):
+    """The gap m between the top logit and K − 1 equal others that gives the top class
+    probability p: e^m / (e^m + K − 1) = p, so m = log(p (K − 1) / (1 − p))."""
+    p = np.asarray(p, dtype=float)
+    return np.log(p) - np.log1p(-p) + np.log(np.asarray(K, dtype=float) - 1)
+
+
+def _margin_two_classes(p, K):
+    p = np.asarray(p)
+    return np.log(p / (1 - p))
+
+
+def _margin_over_k(p, K):
+    p = np.asarray(p)
+    return np.log(p * K / (1 - p))
+
+
+def _margin_log10(p, K):
+    p = np.asarray(p)
+    return np.log10(p * (np.asarray(K) - 1) / (1 - p))
+
+
+def _margin_not_log(p, K):
+    p = np.asarray(p)
+    return p * (np.asarray(K) - 1) / (1 - p)
+
+
+def _margin_cases(rng):
+    for _ in range(4):
+        shape = _inputs.shape(rng, 1)
+        K = rng.integers(3, 50, shape)
+        yield case(rng.uniform(1.2 / K, 0.9999), K)
+
+
+def _margin_probes():
+    return [
+        case(np.array([0.731, 0.99, 0.99995]), np.array([2, 2, 2]), note="two classes"),
+        case(np.array([0.99, 0.5]), np.array([10, 1000]), note="99 % of 10, half of 1000"),
+    ]
+
+
+# --- fix_the_softmax: find the bug --------------------------------------------------------------
+
+def fix_the_softmax(z):
+    """Softmax of every row of a batch z of shape (N, K)."""
+    return softmax(z, axis=-1)
+
+
+def _fix_softmax_shown(z):
+    """The code the practice notebook shows: an error for most shapes, and for a square batch,
+    column j divided by row j's sum without a word."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1)
+
+
+def _fix_softmax_columns(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def _fix_softmax_cases(rng):
+    for _ in range(3):
+        N, K = _inputs.shape(rng, 2)
+        yield case(_inputs.logits(rng, (N, K), scale=3.0))
+    n = int(rng.integers(2, 6))
+    yield case(_inputs.logits(rng, (n, n), scale=3.0), note="a square batch")
+
+
+def _fix_softmax_probes():
+    return [
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]),
+             note="the 3 × 3 batch of the demo"),
+        case(np.array([[2.0, 1.0, 0.0], [4.5, -1.2, 0.8]]), note="a batch of 2 rows of 3"),
+        case(np.array([[1000.0, 999.0], [-1000.0, -998.0]]), note="logits near ±1000"),
+    ]
+
+
+# --- adjust_for_prior: apply ---------------------------------------------------------------------
+
+def adjust_for_prior(probs, train_prior, new_prior):
+    """Bayes' rule on the logits: p'_k ∝ p_k · new_k / train_k along each row, that is
+    softmax(log p + log new − log train)."""
+    log_p = np.log(np.asarray(probs, dtype=float))
+    shift = np.log(np.asarray(new_prior, dtype=float)) - np.log(np.asarray(train_prior, float))
+    return softmax(log_p + shift, axis=-1)
+
+
+def _prior_not_removed(probs, train_prior, new_prior):
+    q = np.asarray(probs) * new_prior
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def _prior_not_renormalised(probs, train_prior, new_prior):
+    return np.asarray(probs) * new_prior / train_prior
+
+
+def _prior_inverted(probs, train_prior, new_prior):
+    q = np.asarray(probs) * train_prior / new_prior
+    return q / q.sum(axis=-1, keepdims=True)
+
+
+def _prior_column_sums(probs, train_prior, new_prior):
+    q = np.asarray(probs) * new_prior / train_prior
+    return q / q.sum(axis=0, keepdims=True)
+
+
+def _prior_cases(rng):
+    for _ in range(4):
+        N, K = _inputs.shape(rng, 2)
+        yield case(_inputs.probabilities(rng, (N, K)), _inputs.probabilities(rng, (K,)),
+                   _inputs.probabilities(rng, (K,)))
+
+
+def _prior_probes():
+    return [
+        case(np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]]), np.array([0.6, 0.3, 0.1]),
+             np.array([1 / 3, 1 / 3, 1 / 3]), note="a trained-on imbalance, balanced now"),
+        case(np.array([[0.5, 0.5]]), np.array([0.5, 0.5]), np.array([0.99, 0.01]),
+             note="a rare disease: 1 % after training at 50 %"),
+        case(softmax(np.array([[0.0, -60.0, -30.0]])), np.array([0.25, 0.25, 0.5]),
+             np.array([0.1, 0.8, 0.1]), note="probabilities as small as 1e-26"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="margin_for_confidence", chapter=CHAPTER, signature="margin_for_confidence(p, K)",
+        difficulty="easy", points=1,
+        statement="How far must the top logit lead? With K classes, one logit m above the other "
+                  "K − 1 (which are equal), return the margin m that gives the top class "
+                  "probability p, elementwise (p and K arrays of one shape). For two classes, "
+                  "99 % takes a margin of 4.6.",
+        reference=margin_for_confidence, generate=_margin_cases, probes=_margin_probes,
+        twins=(Twin("margin_ignores_other_classes", _margin_two_classes),
+               Twin("margin_ignores_other_classes", _margin_over_k),
+               Twin("wrong_log_base", _margin_log10),
+               Twin("odds_not_log", _margin_not_log)),
+        hints=("Write the top class's probability with the other logits at 0 and the top one "
+               "at m: e^m / (e^m + (K − 1)·e^0). Set it equal to p.",
+               "Solve e^m = p·(e^m + K − 1) for e^m: e^m = p(K − 1)/(1 − p). Every one of the "
+               "K − 1 others counts, so the margin grows like log K.",
+               "np.log(p * (K - 1) / (1 - p))"),
+    ),
+    Problem(
+        id="fix_the_softmax", chapter=CHAPTER, signature="fix_the_softmax(z)",
+        difficulty="medium", points=2,
+        statement="Find the bug. `e = np.exp(z - z.max(axis=1, keepdims=True)); return e / "
+                  "e.sum(axis=1)` ran on a 3 × 3 demo batch without an error, yet its rows do "
+                  "not sum to one. Fix it: the softmax of every row of z, shape (N, K), for any "
+                  "N and K.",
+        reference=fix_the_softmax, generate=_fix_softmax_cases, probes=_fix_softmax_probes,
+        twins=(Twin("missing_keepdims", _fix_softmax_shown),
+               Twin("missing_keepdims", as_in_torch(_fix_softmax_shown)),
+               Twin("wrong_axis", _fix_softmax_columns)),
+        hints=("Print the shapes: e is (N, K) and e.sum(axis=1) is (N,). How does numpy "
+               "broadcast (N, K) / (N,), and when does it not complain?",
+               "(N,) lines up with the last axis, so column j is divided by row j's sum; for a "
+               "square batch that runs, and is wrong. keepdims=True keeps the sum as (N, 1).",
+               "return e / e.sum(axis=1, keepdims=True)"),
+    ),
+    Problem(
+        id="adjust_for_prior", chapter=CHAPTER,
+        signature="adjust_for_prior(probs, train_prior, new_prior)", difficulty="hard",
+        points=3,
+        statement="A classifier was trained where the K classes had frequencies `train_prior`; "
+                  "it is used where they have frequencies `new_prior` (both shape (K,)). By "
+                  "Bayes' rule its probabilities `probs` (N, K) change by a factor new_k / "
+                  "train_k per class, renormalised: adding log new_k − log train_k to each "
+                  "logit. Return the adjusted probabilities, shape (N, K), exact for "
+                  "probabilities as small as 1e-26.",
+        reference=adjust_for_prior, generate=_prior_cases, probes=_prior_probes,
+        twins=(Twin("prior_not_removed", _prior_not_removed),
+               Twin("prior_not_removed", _prior_inverted),
+               Twin("not_normalised", _prior_not_renormalised),
+               Twin("wrong_axis", _prior_column_sums)),
+        hints=("The model's probabilities already carry the training prior: p_k ∝ "
+               "likelihood_k · train_k. Divide it out, multiply the new one in.",
+               "On logits this is a shift per class, log new_k − log train_k, and softmax "
+               "renormalises each row: softmax(log p + log new − log train).",
+               "q = probs * new_prior / train_prior; return q / q.sum(axis=1, keepdims=True)"),
+    ),
+]
+
+PROBLEMS += _BEYOND
