@@ -527,3 +527,34 @@ def test_the_cli_prints_the_join_line_and_the_dashboard_link(tmp_path):
         process.terminate()
         process.wait(10)
     assert Path(tmp_path / "c.sqlite3").exists()
+
+
+def test_a_graded_class_shows_from_its_gradebook(tmp_path):
+    import socket
+
+    book = tmp_path / "gradebook.csv"
+    book.write_text("learner,notebook,problem,status,misconception,points,max_points\n"
+                    "Ada,05_cross_entropy,cross_entropy,passed,,2,2\n"
+                    "Bo,05_cross_entropy,cross_entropy,failed,softmax_before_ce,0,2\n"
+                    "Cy,05_cross_entropy,cross_entropy,failed,softmax_before_ce,0,2\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "tutor", "classroom", "--port", str(port),
+                                "--gradebook", str(book)], stdout=subprocess.PIPE, text=True)
+    try:
+        text = ""
+        for line in process.stdout:
+            text += line
+            if "Stop with Ctrl-C" in line:
+                break
+        assert "Loaded 3 new rows" in text
+        token = text.split("#token=")[1].split()[0]
+        room = requests.get(f"http://127.0.0.1:{port}/api/state", timeout=5,
+                            headers={"Authorization": f"Bearer {token}"}).json()
+    finally:
+        process.terminate()
+        process.wait(10)
+    [problem] = room["problems"]
+    assert (problem["id"], problem["passed"], problem["trying"]) == ("cross_entropy", 1, 2)
+    assert room["top_mistake"]["id"] == "softmax_before_ce" and room["top_mistake"]["now"] == 2
