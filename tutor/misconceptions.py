@@ -400,6 +400,16 @@ CATALOGUE: dict[str, Misconception] = {
         _m("softmax_not_sparsemax", "Softmax instead of sparsemax",
            "Softmax never gives an exact 0; sparsemax subtracts a threshold τ and clips at 0.",
            "09_softmax_at_scale", "Sparsemax"),
+        _m("forbidden_torch_function", "Calling torch's ready-made version",
+           "This problem asks you to build it from elementary tensor operations, so that the "
+           "model trains with your own code; torch's log_softmax, logsumexp, softmax and "
+           "scaled_dot_product_attention are off limits here.",
+           "08_tiny_language_model", "Your functions, in torch"),
+        _m("no_causal_mask", "Attention without the causal mask",
+           "Without the mask every position sees the characters after it, including the one it "
+           "must predict: training looks excellent and generation fails. Hide keys j > i "
+           "before the softmax.",
+           "08_tiny_language_model", "When a piece is wrong"),
         _m("lower_precision", "float32 arithmetic on float64 input",
            "Your answer computes in float32 (np.float32, torch's default dtype, torch.tensor of "
            "a list) although its input is float64: float32 keeps about 7 significant digits, so "
@@ -426,6 +436,19 @@ CATALOGUE: dict[str, Misconception] = {
            "likelihood_k · train_k. Multiply by new_k / train_k (add log new_k − log train_k to "
            "the logits), then renormalise each row.",
            "02_softmax", "From probabilities back to logits"),
+        _m("grad_of_max_not_lse", "The max's gradient instead of log-sum-exp's",
+           "Log-sum-exp is a smooth maximum, and its gradient is a smooth one-hot: "
+           "∂LSE/∂z_i = e^(z_i) / Σ_j e^(z_j), the softmax, not 1 at the argmax and 0 elsewhere.",
+           "03_stability", "Bounds: a smooth maximum"),
+        _m("chain_rule_inner_dropped", "Chain rule without the inner derivative",
+           "d log u = du / u: after 1/u comes ∂u/∂z_i. For u = Σ_j e^(z_j) that is e^(z_i), so "
+           "the gradient is e^(z_i)/Σ_j e^(z_j), not 1/Σ_j e^(z_j).",
+           "03_stability", "Log-sum-exp"),
+        _m("mean_of_logs", "The mean of the logs instead of the log of the mean",
+           "Averaging log-probabilities gives the log of a geometric mean, which is not a "
+           "mixture and can be far below it; average the probabilities in log space: "
+           "logsumexp(ℓ, axis=0) − log M.",
+           "03_stability", "Log-sum-exp"),
     ]
 }
 
