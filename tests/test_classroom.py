@@ -232,6 +232,7 @@ def test_garbage_and_oversized_requests_get_a_clear_4xx(server):
     url = server.url + "/api/results"
     for body, status in [(b"not json", 400), (b"[1, 2]", 400), (b'{"results": []}', 400),
                          (b'{"results": [], "name": "x"}', 400), (b"\xff\xfe", 400),
+                         (b'{"results": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", 400),
                          (json.dumps({"results": [event(i) for i in range(101)]}).encode(), 413),
                          (b'{"results": ["' + b"x" * 70_000 + b'"]}', 413)]:
         r = requests.post(url, data=body, headers=headers, timeout=5)

@@ -188,7 +188,7 @@ class Base(tornado.web.RequestHandler):
             self.fail(413, f"request too large ({len(body)} bytes; at most {limit})")
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             self.fail(400, "the body must be JSON")
         if not isinstance(data, dict):
             self.fail(400, "the body must be a JSON object")
