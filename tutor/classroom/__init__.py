@@ -110,7 +110,9 @@ def join(url: str | None = None, code: str | None = None, name: str | None = Non
     if c.status == "joined":
         waiting = len(c.pending())
         more = f" {waiting} earlier results are being sent." if waiting else ""
-        return Joined(f"Joined {c.url} as **{c.name}**. From now on each check shares your name, "
+        from html import escape
+
+        return Joined(f"Joined {c.url} as **{escape(c.name)}**. From now on each check shares your name, "
                       "the problem, its status, the mistake named, the time and the attempt "
                       f"number, never your code. `tutor.leave()` stops it.{more}", True)
     if c.status == "refused":
