@@ -586,19 +586,18 @@ def test_each_wrong_answer_fails_with_its_name(problem_id, answer, expected):
 # Messages a learner reads, word for word
 
 
-def test_a_nan_row_is_named_and_shown_on_the_smallest_input():
+def test_a_nan_row_is_named_from_the_ordinary_inputs_with_its_first_difference():
+    """The name comes from the ordinary (drawn) inputs first, so the input shown is the
+    smallest drawn one; too large to print, it is shown by shape and first difference."""
     result = tutor.check("masked_softmax", w_ms_torch_neg_inf, seed=0)
     assert result.title == "NaN or uniform weights for a fully masked row"
     assert result.link == "../notebooks/07_attention_masking.ipynb#Fully-masked-rows"
     assert result.message == (
         "A row with nothing to attend to must give zeros: −inf everywhere gives 0/0 = NaN and a "
         "finite fill such as −1e9 gives uniform weights over masked keys. On "
-        "masked_softmax(scores=[[ 0. , 0.6 , -0.55, -1.78], [-0.91, -1.98, 0.12, 2.68], "
-        "[-0.98, -1.24, 0.98, 0.71]], mask=[[ True, False, True, True], [False, False, False, "
-        "False], [ True, True, False, True]]) (a fully masked row) the answer is [[0.5729, 0. , "
-        "0.3305, 0.0966], [0. , 0. , 0. , 0. ], [0.1391, 0.1072, 0. , 0.7537]] but it returned "
-        "[[0.5729, 0. , 0.3305, 0.0966], [ nan, nan, nan, nan], [0.1391, 0.1072, 0. , "
-        "0.7537]].")
+        "masked_softmax(scores=an array of shape (7, 3, 5, 2), mask=an array of shape (5, 2)) "
+        "the answer (shape (7, 3, 5, 2)) first differs at index (0, 0, 4, 0): from index "
+        "(0, 0, 4, 0) on it reads [0., 0.] but yours reads [nan, nan].")
 
 
 def test_a_small_weight_on_a_masked_key_is_not_masked():
@@ -610,9 +609,9 @@ def test_a_small_weight_on_a_masked_key_is_not_masked():
     result = tutor.check("masked_softmax", masked_softmax, seed=0)
     assert result.status == "failed" and result.misconception is None
     assert result.message == (
-        "On masked_softmax(scores=[[2., 1., 0.], [1., 3., 2.]], mask=[[ True, True, False], "
-        "[False, True, True]]) (a mask of the scores' shape), your masked_softmax gives weight "
-        "3.68e-45 at index (0, 2), where the answer is exactly 0: a masked entry must get no "
+        "On masked_softmax(scores=[[[1000., 999., 998.]], [[ 0., 1., 2.]]] (shape (2, 1, 3)), "
+        "mask=[ True, True, False]) (two batches 1000 apart), your masked_softmax gives weight "
+        "1e-44 at index (1, 0, 2), where the answer is exactly 0: a masked entry must get no "
         "weight at all.")
 
 
@@ -642,10 +641,12 @@ def test_a_missing_head_axis_is_a_shape_message():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("masked_softmax", ch07.masked_softmax, seed=0)
     assert result.message == (
-        "masked_softmax is right on all 12 inputs, including a mask of the scores' shape, a "
+        "masked_softmax is right on all 16 inputs, including a mask of the scores' shape, a "
         "fully masked row, a key mask of shape (Lk,), a padding mask (B, 1, 1, Lk) with a "
         "length 0, huge scores at masked positions, scores near ±1000, float16 scores with "
-        "a fully masked row and a mask per head (H, Lq, Lk).")
+        "a fully masked row, a mask per head (H, Lq, Lk), gaps of 900 with the largest score "
+        "in every place, two batches 1000 apart, one key per row (Lk = 1) and scores "
+        "(1, 2, 1, 3) with axes of length 1.")
 
 
 def test_an_additive_mask_is_told_apart_from_a_keep_mask():

@@ -88,7 +88,19 @@ def overflow_symptom(logits_of: Callable) -> Symptom:
     the mean or by the first entry, a filter without its keep-one guard): the answer fails
     first on an input whose exp overflows. `logits_of(case)` gives the arrays exponentiated."""
     return Symptom("no_max_shift", lambda case, expected, outcome: _exp_overflows(
-        *logits_of(case)))
+        *logits_of(case)) and _overflow_outcome(expected, outcome))
+
+
+def _overflow_outcome(expected, outcome) -> bool:
+    """What an overflow leaves: an answer of the right shape with wrong numbers (inf, NaN, or
+    whatever they became), or an error about them (rng.choice: "probabilities contain NaN")."""
+    if outcome.raised:
+        text = str(outcome.error).lower()
+        return any(word in text for word in ("nan", "inf", "probabilit", "overflow"))
+    try:
+        return np.shape(as_array(outcome.value)) == np.shape(as_array(expected))
+    except NotAnArray:
+        return False
 
 
 # --- softmax_temperature -----------------------------------------------------------------------
@@ -216,11 +228,11 @@ def _temperature_probes():
         # p^(1/T) renormalised is softmax(z / T) on paper, but (1/4)^1000 underflows to 0; and
         # z / T near 1e5 keeps its decimals in float64 only (float32 steps by 0.008 there).
         case(np.array([100.0004, 100.0, 99.9988, 100.0011]), 1e-3,
-             note="T = 0.001 with logits near 100, 0.001 apart"),
+             note="T = 0.001 with logits 0.001 apart near 100"),
         case(np.array([[3.0, 1.0, 0.0], [-5.0, -6.0, -7.0]]), 0.01,
              note="two rows 800 apart once divided by T = 0.01"),
         case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
-             1.0, note="gaps of 900, the largest logit in every position"),
+             1.0, note="gaps of 900 with the largest logit in every position"),
         case(np.array([[0.5], [2.0]]), 0.5, note="rows of one logit"),
         case(np.array([4.5, -1.2, 0.8], dtype=np.float32), 0.7, note="float32"),
         case(z, 0.0, raises=ValueError, note="T = 0 divides by zero"),
@@ -307,7 +319,7 @@ def _entropy_probes():
         case(np.array([1000.0, 999.0, 998.0]), note="logits near 1000"),
         case(np.array([[1000.0, 999.0, 998.0], [0.0, 1.0, 2.0]]), note="two rows 1000 apart"),
         case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
-             note="gaps of 900, the largest logit in every position"),
+             note="gaps of 900 with the largest logit in every position"),
         # float32 keeps steps of 1/1024 at 1e4: these gaps lose their fourth decimal there.
         case(np.array([1e4, 1e4 + 1.0003, 1e4 - 2.0007]),
              note="logits near 1e4 that differ in their fourth decimal"),
@@ -1082,7 +1094,7 @@ def _fit_probes():
                        [-2.0, 2.0, 0.0], [0.0, 3.0, 1.0], [2000.0, 0.0, -5.0]]),
              np.array([0, 1, 2, 1, 1, 2, 0]))
     return [
-        case(*small, note="seven examples, two misclassified and one sure, a logit of 2000"),
+        case(*small, note="seven examples: two misclassified, one sure (a logit of 2000)"),
         case(*over, note="an overconfident classifier (true T = 2.5)"),
         case(*under, note="an underconfident classifier (true T = 0.5)"),
         case(mid[0].astype(np.float32), mid[1], note="float32 logits"),

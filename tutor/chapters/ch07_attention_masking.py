@@ -31,8 +31,20 @@ def _exp_overflows(x) -> bool:
 def _overflow_symptom(scores_of) -> Symptom:
     """`no_max_shift` recognised by its symptom, for variants no twin matches (a shift by the
     mean of the kept scores, say): the answer fails first on scores whose exp overflows."""
-    return Symptom("no_max_shift",
-                   lambda case, expected, outcome: _exp_overflows(scores_of(case)))
+    return Symptom("no_max_shift", lambda case, expected, outcome: _exp_overflows(
+        scores_of(case)) and _overflow_outcome(expected, outcome))
+
+
+def _overflow_outcome(expected, outcome) -> bool:
+    """What an overflow leaves: weights of the right shape with wrong numbers (inf, NaN, or
+    whatever they became), or an error about them."""
+    if outcome.raised:
+        text = str(outcome.error).lower()
+        return any(word in text for word in ("nan", "inf", "overflow"))
+    try:
+        return np.shape(checking.as_array(outcome.value)) == np.shape(checking.as_array(expected))
+    except checking.NotAnArray:
+        return False
 
 
 def _attention_scores(case):
@@ -456,13 +468,13 @@ def _masked_softmax_probes():
         case(rng.normal(0, 2, (3, 3, 4, 5)).round(2), rng.random((3, 4, 5)) < 0.6,
              note="a mask per head (H, Lq, Lk)"),
         case(np.array([[0.0, 900.0, -900.0], [-900.0, 0.0, 900.0], [900.0, -900.0, 0.0]]),
-             np.ones((3, 3), dtype=bool), note="gaps of 900, the largest score in every place"),
+             np.ones((3, 3), dtype=bool), note="gaps of 900 with the largest score in every place"),
         case(np.array([[[1000.0, 999.0, 998.0]], [[0.0, 1.0, 2.0]]]),
              np.array([True, True, False]), note="two batches 1000 apart"),
         case(np.array([[0.5], [2.0], [-1.0]]), np.array([[True], [False], [True]]),
              note="one key per row (Lk = 1)"),
         case(rng.normal(0, 2, (1, 2, 1, 3)).round(2), np.array([[True, False, True]]),
-             note="scores (1, 2, 1, 3): axes of length 1"),
+             note="scores (1, 2, 1, 3) with axes of length 1"),
     ]
 
 
@@ -700,7 +712,7 @@ def _attention_probes():
              note="a mask per head (H, Lq, Lk)"),
         case(*qkv((), 1, 1, 1, 2), note="one query, one key, d = 1"),
         case(*qkv((1, 2), 1, 3, 2, 1), mask=np.array([[True, False, True]]),
-             note="axes of length 1: batch 1, one query, dv = 1"),
+             note="axes of length 1 (batch, query and dv)"),
         case(*qkv((2,), 3, 3, 2, 2, scale=30.0), note="scores in the thousands"),
     ]
 
