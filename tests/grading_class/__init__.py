@@ -72,6 +72,12 @@ TEMPERATURE_TIMES = '''def softmax_temperature(z, T):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 '''
+FORBIDDEN_TORCH = '''import torch
+
+
+def torch_cross_entropy(logits, targets):
+    return torch.nn.functional.cross_entropy(logits, targets)
+'''
 HANG_SWALLOWING = '''def two_class_softmax(a, b):
     while True:
         try:
@@ -104,6 +110,12 @@ def softmax(z, axis=-1):
 HOSTILE_MESSAGE = '''def softmax(z, axis=-1):
     raise ValueError("<script>window.pwned=1</script> =HYPERLINK(\\"http://x\\")")
 '''
+
+
+MISTAKES = {"02_softmax": {"softmax": GLOBAL_SUM},
+            "04_log_softmax": {"log_softmax": LOG_OF_SOFTMAX},
+            "05_cross_entropy": {"torch_cross_entropy": FORBIDDEN_TORCH}}
+"""The mistaken learner's wrong functions: chapter → function → source."""
 
 
 def _hostile(root: Path, others: Path, out: Path) -> dict[str, str]:
@@ -233,11 +245,13 @@ def build(root: Path, others: Path, out: Path) -> dict[str, str]:
     write(root / "honest_ann" / "02_softmax.ipynb", notebook("02_softmax"))
     write(root / "honest_ann" / "sub" / "renamed_stability.ipynb", notebook("03_stability"))
     write(root / "honest_ann" / "05_cross_entropy.ipynb", notebook("05_cross_entropy"))
+    write(root / "honest_ann" / "06_temperature.ipynb", notebook("06_temperature"))
     kinds["honest_ann"] = "honest"
-    write(root / "mistaken_bo" / "02_softmax.ipynb",
-          with_function(notebook("02_softmax"), "softmax", GLOBAL_SUM))
-    write(root / "mistaken_bo" / "04_log_softmax.ipynb",
-          with_function(notebook("04_log_softmax"), "log_softmax", LOG_OF_SOFTMAX))
+    for chapter, wrong in MISTAKES.items():
+        nb = notebook(chapter)
+        for name, source in wrong.items():
+            nb = with_function(nb, name, source)
+        write(root / "mistaken_bo" / f"{chapter}.ipynb", nb)
     kinds["mistaken_bo"] = "mistaken"
     kinds.update({name: "hostile: " + what for name, what in _hostile(root, others, out).items()})
     return kinds

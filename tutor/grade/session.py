@@ -617,8 +617,11 @@ def grade_notebook(job: dict) -> dict:
                                  reason))
         else:
             if session.skip:
-                notes.append("skipped cells " + ", ".join(str(c + 1) for c in sorted(
-                    session.skip)) + " (they crashed or ran over the time limit)")
+                notes.append("skipped code cell " + ", ".join(str(c + 1) for c in sorted(
+                    session.skip)) + ": it stopped the notebook's process or ran over the "
+                    "time limit, so the cells after it were run without it")
+            for e in run.errors[:5]:
+                notes.append(f"code cell {e.get('cell', 0) + 1} raised {e.get('error')}")
             found = None
             try:
                 reply, _ = session.request({"op": "inspect", "names": [p.name for p in problems]},
