@@ -20,6 +20,7 @@ SEEDS = range(30)
 BEYOND = {
     "01_logits": ("fix_the_sigmoid_grad", "observations_to_confidence", "bce_grad"),
     "02_softmax": ("margin_for_confidence", "fix_the_softmax", "adjust_for_prior"),
+    "03_stability": ("fix_the_logsumexp", "logsumexp_grad", "ensemble_log_probs"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -199,6 +200,69 @@ def prior_torch(probs, train_prior, new_prior):
     return torch.softmax(z, dim=-1)
 
 
+def lse_rows_loops(z):
+    out = []
+    for row in np.asarray(z, dtype=float).tolist():
+        m = max(row)
+        out.append(m + math.log(sum(math.exp(v - m) for v in row)))
+    return np.array(out)
+
+
+def lse_rows_scipy(z):
+    from scipy.special import logsumexp
+
+    return logsumexp(z, axis=1)
+
+
+def lse_rows_torch(z):
+    import torch
+
+    return torch.logsumexp(torch.as_tensor(z), dim=1)
+
+
+def lse_grad_autograd(z, axis=-1):
+    import torch
+
+    zt = torch.tensor(np.asarray(z, dtype=float), requires_grad=True)
+    torch.logsumexp(zt, dim=axis).sum().backward()
+    return zt.grad
+
+
+def lse_grad_loops(z, axis=-1):
+    def one(row):
+        m = max(row)
+        e = [math.exp(v - m) for v in row]
+        return [v / sum(e) for v in e]
+    return np.apply_along_axis(one, axis, np.asarray(z, dtype=float))
+
+
+def lse_grad_scipy(z, axis=-1):
+    from scipy.special import softmax
+
+    return softmax(z, axis=axis)
+
+
+def ensemble_loops(log_probs):
+    lp = np.asarray(log_probs, dtype=float)
+    total = lp[0]
+    for row in lp[1:]:
+        total = np.logaddexp(total, row)
+    return total - math.log(len(lp))
+
+
+def ensemble_scipy(log_probs):
+    from scipy.special import logsumexp
+
+    return logsumexp(log_probs, axis=0, b=1 / len(log_probs))
+
+
+def ensemble_torch(log_probs):
+    import torch
+
+    lp = torch.as_tensor(log_probs)
+    return torch.logsumexp(lp, dim=0) - math.log(lp.shape[0])
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -211,6 +275,12 @@ STYLES = [
     ("fix_the_softmax", softmax_rows_scipy),
     ("adjust_for_prior", prior_loops), ("adjust_for_prior", prior_log_space),
     ("adjust_for_prior", prior_torch),
+    ("fix_the_logsumexp", lse_rows_loops), ("fix_the_logsumexp", lse_rows_scipy),
+    ("fix_the_logsumexp", lse_rows_torch),
+    ("logsumexp_grad", lse_grad_autograd), ("logsumexp_grad", lse_grad_loops),
+    ("logsumexp_grad", lse_grad_scipy),
+    ("ensemble_log_probs", ensemble_loops), ("ensemble_log_probs", ensemble_scipy),
+    ("ensemble_log_probs", ensemble_torch),
 ]
 
 

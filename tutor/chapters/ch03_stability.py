@@ -707,3 +707,190 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: find the bug, derive then check numerically, apply. They are
+# declared after everything above and added to PROBLEMS at the end of this section.
+
+# --- fix_the_logsumexp: find the bug -------------------------------------------------------------
+
+def fix_the_logsumexp(z):
+    """log Σ_k e^(z_nk) for every row of z (N, K), each row shifted by its own max."""
+    return blocks.logsumexp(z, axis=-1)
+
+
+def _fix_lse_shown(z):
+    """The code the practice notebook shows: one max for the whole batch."""
+    m = z.max()
+    return m + np.log(np.exp(z - m).sum(axis=1))
+
+
+def _fix_lse_no_shift(z):
+    return np.log(np.exp(z).sum(axis=1))
+
+
+def _fix_lse_forgets_max(z):
+    m = z.max(axis=1, keepdims=True)
+    return np.log(np.exp(z - m).sum(axis=1))
+
+
+def _fix_lse_cases(rng):
+    for _ in range(3):
+        N, K = _inputs.shape(rng, 2)
+        z = _inputs.logits(rng, (N, K), scale=3.0)
+        # Rows hundreds apart: one max for the batch leaves the low rows at e^(−800) = 0.
+        yield case(z + rng.uniform(-900, 900, (N, 1)))
+
+
+def _fix_lse_probes():
+    return [
+        case(np.array([[2.0, 1.0, 0.0], [0.5, 0.5, 0.5]]), note="ordinary rows"),
+        case(np.array([[1000.0, 999.0, 998.0], [0.0, -1.0, -2.0]]),
+             note="one row near 1000, one near 0"),
+        case(np.array([[-1e4, -1e4 + 1], [1e4, 1e4]]), note="rows at ±1e4"),
+    ]
+
+
+# --- logsumexp_grad: derive, then check numerically -----------------------------------------------
+
+def _lse_grad(b, z, axis=-1):
+    """∂/∂z_i log Σ_j e^(z_j) = e^(z_i) / Σ_j e^(z_j): the gradient of log-sum-exp is softmax."""
+    return b.softmax(b.asarray(z), axis=axis)
+
+
+logsumexp_grad, _LSE_GRAD_DERIVED = blocks.compose(
+    _lse_grad, example=(np.zeros((2, 3)), 0), exclude=("neg_inf_nan",))
+
+
+def _lse_grad_one_hot(z, axis=-1):
+    z = np.asarray(z, dtype=float)
+    return (z == z.max(axis=axis, keepdims=True)).astype(float)
+
+
+def _lse_grad_no_log_derivative(z, axis=-1):
+    z = np.asarray(z, dtype=float)
+    return np.exp(z - z.max(axis=axis, keepdims=True))
+
+
+def _lse_grad_no_inner_derivative(z, axis=-1):
+    z = np.asarray(z, dtype=float)
+    m = z.max(axis=axis, keepdims=True)
+    return np.broadcast_to(1 / np.exp(z - m).sum(axis=axis, keepdims=True), z.shape) * 1.0
+
+
+def _lse_grad_cases(rng):
+    for ndim in (1, 2, 2, 3):
+        shape = _inputs.shape(rng, ndim)
+        z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 6)))
+        yield case(z) if ndim == 1 else case(z, axis=_inputs.axis(rng, ndim))
+
+
+def _lse_grad_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), note="the lesson's (2, 1, 0)"),
+        case(np.array([[1e4, 1e4 - 1, 0.0], [-1e4, -1e4, -1e4 + 2]]), note="logits of ±1e4"),
+        case(np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 0.0]]), axis=0, note="axis=0"),
+    ]
+
+
+# --- ensemble_log_probs: apply -----------------------------------------------------------------
+
+def ensemble_log_probs(log_probs):
+    """log of the mean over M models (axis 0) of their probabilities:
+    log (1/M) Σ_m e^(ℓ_m) = logsumexp(ℓ, axis=0) − log M."""
+    lp = np.asarray(log_probs, dtype=float)
+    return blocks.logsumexp(lp, axis=0) - np.log(lp.shape[0])
+
+
+def _ensemble_naive(log_probs):
+    return np.log(np.mean(np.exp(log_probs), axis=0))
+
+
+def _ensemble_sum(log_probs):
+    return blocks.logsumexp(log_probs, axis=0)
+
+
+def _ensemble_mean_of_logs(log_probs):
+    return np.mean(log_probs, axis=0)
+
+
+def _ensemble_forgets_max(log_probs):
+    m = np.max(log_probs, axis=0)
+    return np.log(np.mean(np.exp(log_probs - m), axis=0))
+
+
+def _ensemble_cases(rng):
+    for ndim in (2, 2, 3):
+        shape = _inputs.shape(rng, ndim)
+        yield case(blocks.log_softmax(_inputs.logits(rng, shape, scale=4.0), axis=-1))
+
+
+def _ensemble_probes():
+    return [
+        case(np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]])), note="two models, 3 classes"),
+        case(np.array([[-1000.0, 0.0], [-1001.0, 0.0], [-1002.0, 0.0]]),
+             note="a class every model puts at e^(−1000)"),
+        case(np.array([[[0.0, -800.0]], [[-1e-3, -805.0]]]), note="shape (M, N, K) = (2, 1, 2)"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_logsumexp", chapter=CHAPTER, signature="fix_the_logsumexp(z)",
+        difficulty="easy", points=1,
+        statement="Find the bug. `m = z.max(); return m + np.log(np.exp(z - m).sum(axis=1))` "
+                  "is log-sum-exp of each row of a batch z (N, K) with a max shift, yet a row "
+                  "near 0 in a batch with a row near 1000 gets −inf. Fix it: log Σ_k e^(z_nk) "
+                  "for every row, shape (N,), exact for rows far apart and logits of ±1e4.",
+        reference=fix_the_logsumexp, generate=_fix_lse_cases, probes=_fix_lse_probes,
+        twins=(Twin("global_max_shift", _fix_lse_shown),
+               Twin("no_max_shift", _fix_lse_no_shift),
+               Twin("lse_forgets_max", _fix_lse_forgets_max)),
+        hints=("Which max does z.max() take? Work out e^(z − m) for the row near 0 when m is "
+               "1000.",
+               "Every row needs its own shift: z.max(axis=1, keepdims=True) is (N, 1), and it "
+               "must be added back to its own row.",
+               "m = z.max(axis=1, keepdims=True); "
+               "return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]"),
+    ),
+    Problem(
+        id="logsumexp_grad", chapter=CHAPTER, signature="logsumexp_grad(z, axis=-1)",
+        difficulty="medium", points=2,
+        statement="Derive, then check numerically: the gradient of log-sum-exp, ∂/∂z_i of "
+                  "log Σ_j e^(z_j), taken along `axis` for arrays of any shape (each slice on "
+                  "its own), as an array of z's shape. Compare it with a centred difference of "
+                  "your logsumexp before you run the check. Exact for logits of ±1e4.",
+        reference=logsumexp_grad, generate=_lse_grad_cases, probes=_lse_grad_probes,
+        twins=(Twin("grad_of_max_not_lse", _lse_grad_one_hot),
+               Twin("not_normalised", _lse_grad_no_log_derivative),
+               Twin("chain_rule_inner_dropped", _lse_grad_no_inner_derivative),
+               *_LSE_GRAD_DERIVED),
+        hints=("The chain rule: d log(u) = du / u, with u = Σ_j e^(z_j). What is ∂u/∂z_i?",
+               "∂/∂z_i = e^(z_i) / Σ_j e^(z_j): you have met this function. It is a smooth "
+               "version of the max's gradient, which is one-hot at the argmax.",
+               "The softmax along axis: e = np.exp(z - z.max(axis=axis, keepdims=True)); "
+               "return e / e.sum(axis=axis, keepdims=True)"),
+    ),
+    Problem(
+        id="ensemble_log_probs", chapter=CHAPTER, signature="ensemble_log_probs(log_probs)",
+        difficulty="hard", points=3,
+        statement="An ensemble averages its M models' probabilities. Given their "
+                  "log-probabilities, shape (M, ...) (for example (M, K) or (M, N, K)), return "
+                  "the log of the averaged probabilities, log (1/M) Σ_m e^(ℓ_m), over axis 0, "
+                  "shape (...). It must stay finite and exact where every model gives a class a "
+                  "log-probability near −1000.",
+        reference=ensemble_log_probs, generate=_ensemble_cases, probes=_ensemble_probes,
+        twins=(Twin("no_max_shift", _ensemble_naive),
+               Twin("sum_not_mean", _ensemble_sum),
+               Twin("mean_of_logs", _ensemble_mean_of_logs),
+               Twin("lse_forgets_max", _ensemble_forgets_max)),
+        hints=("Averaging probabilities is not averaging their logs. Write the mean of e^ℓ "
+               "over the models, and look for a log-sum-exp in it.",
+               "log (1/M) Σ_m e^(ℓ_m) = LSE(ℓ, axis 0) − log M; shift by the max over the "
+               "models (axis 0) so that e^(−1000) cannot underflow to 0.",
+               "m = lp.max(axis=0); return m + np.log(np.exp(lp - m).mean(axis=0))"),
+    ),
+]
+
+PROBLEMS += _BEYOND
