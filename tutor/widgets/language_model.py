@@ -48,11 +48,12 @@ class GenerationExplorer(Explorer):
         self.again = w.Button(description="sample again", icon="refresh")
         self.prompt.observe(self._prompt_changed, names="value")
         self.again.on_click(self._sample_again)
+        self.shown = min(SHOWN, V)
         self.plot = LivePlot(1, 2, figsize=(9.6, 3.0))
         left, right = self.plot.axes
-        x = np.arange(SHOWN)
-        self.prob_bars = left.bar(x, np.zeros(SHOWN), color=KEPT)
-        self.final_bars = right.bar(x, np.zeros(SHOWN), color=SAMPLED)
+        x = np.arange(self.shown)
+        self.prob_bars = left.bar(x, np.zeros(self.shown), color=KEPT)
+        self.final_bars = right.bar(x, np.zeros(self.shown), color=SAMPLED)
         for ax, title in ((left, "softmax(z / T): kept in blue, dropped in grey"),
                           (right, "renormalised over the kept set: sampled from")):
             ax.set_ylim(0, 1.05)
@@ -75,7 +76,7 @@ class GenerationExplorer(Explorer):
         T, k, p = (self.controls[n].value for n in ("T", "top-k", "top-p"))
         z = self.model.next_logits(list(self.vocab.encode(self.prompt.value)))
         before, kept, final = lm.next_distribution(z, T, k, p, self.filters)
-        order = np.argsort(-z, kind="stable")[:SHOWN]
+        order = np.argsort(-z, kind="stable")[:self.shown]
         text = lm.generate(self.model.next_logits, self.vocab, self.prompt.value, self.n, T=T,
                            k=k, p=p, seed=self.seed, filters=self.filters)
         return dict(T=T, k=k, p=p, order=order, probs=before[order], kept=kept[order],
@@ -87,7 +88,7 @@ class GenerationExplorer(Explorer):
         s = self.state()
         if self._labelled != s["chars"]:          # a new prompt: new characters on the axis
             for ax in self.plot.axes:
-                ax.set_xticks(np.arange(SHOWN), [lm.show(c) for c in s["chars"]], fontsize=9)
+                ax.set_xticks(np.arange(self.shown), [lm.show(c) for c in s["chars"]], fontsize=9)
             self._labelled = s["chars"]
             self.plot.invalidate()
         for bar, h, keep in zip(self.prob_bars, s["probs"], s["kept"], strict=True):
