@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from learners import (
 from scipy import special
 
 import tutor
-from tutor import checking
+from tutor import checking, registry
 from tutor.chapters import ch03_stability as ch03
 from tutor.widgets.stability import SmoothMaxExplorer, StabilityExplorer
 
@@ -566,9 +567,9 @@ def test_a_pass_lists_the_hard_cases_it_survived():
         "logsumexp is right on all 17 inputs, including the lesson's (1000, 1001, 1002), "
         "logits ±1e4, rows a global max would underflow (keepdims=True), −inf entries and an "
         "all −inf row, axis=0 with an all −inf column, float16 (e^11 + e^10 + e^9 overflows), "
-        "a single float32 row (e^100 overflows), the largest logit in the middle or last, the "
-        "logs of probabilities (total 0), slices of length 1 (keepdims=True), the middle axis "
-        "of three (keepdims=True) and axis=0 (keepdims=True).")
+        "a single float32 row (e^100 overflows), the largest logit in the middle or last, a "
+        "sum of exponentials within 1e-7 of 1, slices of length 1 (keepdims=True), the middle "
+        "axis of three (keepdims=True) and axis=0 (keepdims=True).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,3 +687,132 @@ def test_smooth_max_explorer_meets_the_max_for_one_logit_and_moves_with_c():
     assert np.isclose(explorer.lse_line.get_ydata()[0], before + 1.5)
     assert np.allclose(heights(explorer.bars)[:6], explorer.logits())
     assert "LSE(z) − c = " + f"{before:.3f}" in explorer.readout.value
+
+
+# ---------------------------------------------------------------------------------------------
+# The same verdict on every seed: every twin, every right answer, and wrong answers at the edges
+# the contract allows, over 30 seeds each
+
+SWEEP = range(100, 130)
+PROBLEMS = ["overflow_threshold", "stable_softmax", "logsumexp"]
+
+
+def logsumexp_nan_patched(z, axis=-1, keepdims=False):
+    """Unguarded, then the NaN of an all −inf slice (its only source) replaced by −inf."""
+    m = np.max(z, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True))
+    out = np.where(np.isnan(out), -np.inf, out)
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+RIGHT_EVERYWHERE = RIGHT + [("logsumexp", logsumexp_nan_patched)]
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_every_twin_fails_and_is_named_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    for twin in problem.twins:
+        for seed in SWEEP:
+            result = checking.run(problem, twin.fn, seed=seed)
+            assert result.misconception == twin.misconception, \
+                (twin.fn.__name__, seed, result.message)
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_every_right_answer_passes_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    answers = [problem.reference] + [f for p, f in RIGHT_EVERYWHERE if p == problem_id]
+    assert len(answers) >= 5
+    for answer in answers:
+        passes(problem_id, answer, seeds=SWEEP)
+
+
+# Wrong answers at the edges of the contract, written for this sweep (not copies of twins).
+
+def e_threshold_table_without_bfloat16(dtype):
+    table = {"float16": 11.0898, "float32": 88.7228, "float64": 709.7827}
+    name = str(dtype).removeprefix("torch.") if is_torch_dtype(dtype) else np.dtype(dtype).name
+    return table[name]                                   # KeyError for bfloat16
+
+
+def e_threshold_numpy_only(dtype):
+    return float(np.log(np.finfo(dtype).max))            # numpy knows no torch dtype
+
+
+def e_threshold_two_decimals(dtype):
+    return round(ch03.overflow_threshold(dtype), 2)      # 88.72 is 1e-4 below, 13 steps away
+
+
+def e_softmax_shift_by_first(z, axis=-1):
+    z = np.asarray(z, dtype=float)
+    e = np.exp(z - np.take(z, [0], axis=axis))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def e_softmax_clipped_at_25(z, axis=-1):
+    e = np.exp(np.clip(np.asarray(z, dtype=float), -25, 25))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def e_softmax_float32_cast_back(z, axis=-1):
+    t = torch.tensor(np.asarray(z).tolist())             # float32, torch's default
+    return torch.softmax(t, dim=axis).double()
+
+
+def e_softmax_squeezed(z, axis=-1):
+    return np.squeeze(special.softmax(z, axis=axis))
+
+
+def e_lse_shift_by_mean(z, axis=-1, keepdims=False):
+    z = np.asarray(z, dtype=float)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")                   # the mean of an all −inf slice
+        c = np.nanmean(np.where(np.isfinite(z), z, np.nan), axis=axis, keepdims=True)
+    c = np.nan_to_num(c, nan=0.0)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        out = c + np.log(np.sum(np.exp(z - c), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def e_lse_float32_cast_back(z, axis=-1, keepdims=False):
+    t = torch.tensor(np.asarray(z).tolist())
+    return torch.logsumexp(t, dim=axis, keepdim=keepdims).double()
+
+
+def e_lse_squeezed(z, axis=-1, keepdims=False):
+    out = special.logsumexp(z, axis=axis, keepdims=True)
+    return out if keepdims else np.squeeze(out)
+
+
+def e_lse_keepdims_at_the_end(z, axis=-1, keepdims=False):
+    out = special.logsumexp(z, axis=axis)
+    return out[..., None] if keepdims else out
+
+
+EDGE_WRONG = [
+    ("overflow_threshold", e_threshold_table_without_bfloat16, None),
+    ("overflow_threshold", e_threshold_numpy_only, None),
+    ("overflow_threshold", e_threshold_two_decimals, None),
+    ("stable_softmax", e_softmax_shift_by_first, "no_max_shift"),
+    ("stable_softmax", e_softmax_clipped_at_25, "clips_logits"),
+    ("stable_softmax", e_softmax_float32_cast_back, "lower_precision"),
+    ("stable_softmax", e_softmax_squeezed, None),
+    ("logsumexp", e_lse_shift_by_mean, "no_max_shift"),
+    ("logsumexp", e_lse_float32_cast_back, "lower_precision"),
+    ("logsumexp", e_lse_squeezed, None),
+    ("logsumexp", e_lse_keepdims_at_the_end, "keepdims_ignored"),
+]
+
+
+@pytest.mark.parametrize("problem_id", PROBLEMS)
+def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
+    """Each fails on every seed; where the catalogue has its mistake, it is named every time."""
+    wrong = [(f, name) for p, f, name in EDGE_WRONG if p == problem_id]
+    assert len(wrong) >= 3
+    for answer, name in wrong:
+        for seed in SWEEP:
+            result = tutor.check(problem_id, answer, seed=seed)
+            assert not result.passed, (answer.__name__, seed, result.message)
+            if name is not None:
+                assert result.misconception == name, (answer.__name__, seed, result.message)

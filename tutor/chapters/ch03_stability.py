@@ -501,8 +501,9 @@ def _lse_probes():
              note="a single float32 row (e^100 overflows)"),
         case(np.array([[-1e4, 0.0, 1e4], [0.0, 1e4, -1e4]]),
              note="the largest logit in the middle or last"),
-        # log of a distribution: a total of 0, where float32's 7 digits show.
-        case(np.log(np.array([0.5, 0.3, 0.2])), note="the logs of probabilities (total 0)"),
+        # Σ e^z = 1 + 6e-8, which float32 (numbers near 1 are 1.2e-7 apart) rounds to 1.
+        case(np.array([[0.0, -17.0, -18.0], [-0.25, -17.25, -18.5]]),
+             note="a sum of exponentials within 1e-7 of 1"),
         case(np.array([[3.0], [-2.0]]), axis=-1, keepdims=True,
              note="slices of length 1 (keepdims=True)"),
         # keepdims=True on an axis other than the last of a 3-D input.
