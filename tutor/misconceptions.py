@@ -269,9 +269,10 @@ CATALOGUE: dict[str, Misconception] = {
            "≤ p keeps one entry more than the smallest set.",
            "06_temperature", "Top-k and top-p"),
         _m("sorted_order_returned", "Filtered logits left in sorted order",
-           "The kept set is found on sorted probabilities, but the answer must keep each logit "
-           "in its own place in the vocabulary: put the decisions back with the sort indices "
-           "(np.put_along_axis, or scatter in PyTorch).",
+           "Top-k and top-p find the kept set on sorted logits or probabilities, but the answer "
+           "must keep each logit in its own place in the vocabulary: put the decisions back with "
+           "the sort indices (np.put_along_axis, or scatter in PyTorch), or compare each logit "
+           "with the cut-off where it stands.",
            "06_temperature", "Top-k and top-p"),
         _m("filter_returns_probabilities", "Probabilities returned by a filter",
            "A top-k or top-p filter returns logits: kept entries unchanged, the others −inf. "
