@@ -21,6 +21,7 @@ BEYOND = {
     "01_logits": ("fix_the_sigmoid_grad", "observations_to_confidence", "bce_grad"),
     "02_softmax": ("margin_for_confidence", "fix_the_softmax", "adjust_for_prior"),
     "03_stability": ("fix_the_logsumexp", "logsumexp_grad", "ensemble_log_probs"),
+    "04_log_softmax": ("fix_the_log_softmax", "mean_token_log_prob", "log_softmax_vjp"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -263,6 +264,69 @@ def ensemble_torch(log_probs):
     return torch.logsumexp(lp, dim=0) - math.log(lp.shape[0])
 
 
+def log_softmax_loops(z):
+    def one(row):
+        m = max(row)
+        lse = m + math.log(sum(math.exp(v - m) for v in row))
+        return [v - lse for v in row]
+    return np.apply_along_axis(one, -1, np.asarray(z, dtype=float))
+
+
+def log_softmax_scipy(z):
+    from scipy.special import log_softmax
+
+    return log_softmax(z, axis=-1)
+
+
+def log_softmax_torch(z):
+    import torch
+
+    return torch.log_softmax(torch.as_tensor(z), dim=-1)
+
+
+def tokens_loops(logits, tokens, lengths):
+    out = []
+    for b, n in enumerate(lengths):
+        total = 0.0
+        for t in range(n):
+            row = [float(v) for v in logits[b][t]]
+            m = max(row)
+            total += row[tokens[b][t]] - m - math.log(sum(math.exp(v - m) for v in row))
+        out.append(total / n)
+    return np.array(out)
+
+
+def tokens_torch(logits, tokens, lengths):
+    import torch
+    import torch.nn.functional as F
+
+    z, y = torch.as_tensor(logits), torch.as_tensor(tokens, dtype=torch.int64)
+    L = z.shape[1]
+    y = torch.where(torch.arange(L)[None, :] < torch.as_tensor(lengths)[:, None], y, -100)
+    nll = F.cross_entropy(z.transpose(1, 2), y, ignore_index=-100, reduction="none")
+    return -nll.sum(dim=1) / torch.as_tensor(lengths)
+
+
+def vjp_autograd(z, g):
+    import torch
+
+    zt = torch.tensor(np.asarray(z, dtype=float), requires_grad=True)
+    (grad,) = torch.autograd.grad(torch.log_softmax(zt, dim=-1), zt, torch.as_tensor(g))
+    return grad
+
+
+def vjp_jacobian(z, g):
+    from scipy.special import softmax
+
+    shape = np.shape(g)
+    z, g = np.atleast_2d(z), np.atleast_2d(g)
+    rows = []
+    for zr, gr in zip(z, g, strict=True):
+        J = np.eye(len(zr)) - softmax(zr)[None, :]
+        rows.append(J.T @ gr)
+    return np.array(rows).reshape(shape)
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -281,6 +345,10 @@ STYLES = [
     ("logsumexp_grad", lse_grad_scipy),
     ("ensemble_log_probs", ensemble_loops), ("ensemble_log_probs", ensemble_scipy),
     ("ensemble_log_probs", ensemble_torch),
+    ("fix_the_log_softmax", log_softmax_loops), ("fix_the_log_softmax", log_softmax_scipy),
+    ("fix_the_log_softmax", log_softmax_torch),
+    ("mean_token_log_prob", tokens_loops), ("mean_token_log_prob", tokens_torch),
+    ("log_softmax_vjp", vjp_autograd), ("log_softmax_vjp", vjp_jacobian),
 ]
 
 

@@ -450,6 +450,24 @@ CATALOGUE: dict[str, Misconception] = {
            "mixture and can be far below it; average the probabilities in log space: "
            "logsumexp(ℓ, axis=0) − log M.",
            "03_stability", "Log-sum-exp"),
+        _m("padding_counted", "Padding counted as tokens",
+           "Positions after a sequence's length are padding: leave their log-probabilities out "
+           "of the sum (a mask np.arange(L) < lengths[:, None]) and divide by the length, not "
+           "by L.",
+           "04_log_softmax", "Sums of log-probabilities"),
+        _m("lse_treated_as_constant", "Log-sum-exp treated as a constant",
+           "log_softmax(z) = z − LSE(z), and LSE depends on every z_j: ∂LSE/∂z_j = p_j. The "
+           "gradient is g − p Σ g, not g alone.",
+           "04_log_softmax", "Log-softmax is z minus log-sum-exp"),
+        _m("grad_assumes_one_hot", "g − p, as if the upstream gradient summed to one",
+           "For cross-entropy the upstream gradient is one-hot and g − p is right; in general "
+           "(Jᵀg)_j = g_j − p_j Σ_i g_i: multiply p by the sum of g.",
+           "04_log_softmax", "Log-softmax is z minus log-sum-exp"),
+        _m("jacobian_not_transposed", "J g instead of Jᵀ g",
+           "Backpropagation multiplies by the transposed Jacobian: (Jᵀg)_j = Σ_i g_i ∂y_i/∂z_j. "
+           "For log-softmax J_ij = δ_ij − p_j is not symmetric, so J g = g − Σ_j p_j g_j is "
+           "wrong.",
+           "04_log_softmax", "Log-softmax is z minus log-sum-exp"),
     ]
 }
 

@@ -613,3 +613,219 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: find the bug, apply to a padded batch, derive then check
+# numerically. They are declared after everything above and added to PROBLEMS at the end.
+
+# --- fix_the_log_softmax: find the bug ---------------------------------------------------------
+
+def fix_the_log_softmax(z):
+    """z − logsumexp(z) along the last axis, the max added back into the log-sum-exp."""
+    return blocks.log_softmax(z, axis=-1)
+
+
+def _fix_log_softmax_shown(z):
+    """The code the practice notebook shows: the shift taken out of the sum, never put back."""
+    m = z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def _fix_log_softmax_of_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return np.log(e / e.sum(axis=-1, keepdims=True))
+
+
+def _fix_log_softmax_no_shift(z):
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _fix_log_softmax_cases(rng):
+    for ndim in (1, 2, 3):
+        yield case(_inputs.logits(rng, _inputs.shape(rng, ndim), scale=4.0))
+
+
+def _fix_log_softmax_probes():
+    return [
+        case(np.array([100.0, 101.0, 102.0]), note="the lesson's (100, 101, 102)"),
+        case(np.array([[0.0, -1000.0], [2.0, 1.0]]), note="a gap of 1000"),
+        case(np.array([[1e4, 1e4 - 3.0, -1e4]]), note="logits of ±1e4"),
+    ]
+
+
+# --- mean_token_log_prob: apply ------------------------------------------------------------------
+
+def mean_token_log_prob(logits, tokens, lengths):
+    """Per sequence b: the mean over its first lengths[b] positions of
+    log softmax(logits[b, t])[tokens[b, t]]; the positions after them are padding."""
+    z = np.asarray(logits, dtype=float)
+    B, L, _ = z.shape
+    lp = np.take_along_axis(blocks.log_softmax(z, axis=-1),
+                            np.asarray(tokens)[..., None], axis=-1)[..., 0]
+    lengths = np.asarray(lengths)
+    valid = np.arange(L)[None, :] < lengths[:, None]
+    return np.where(valid, lp, 0.0).sum(axis=1) / lengths
+
+
+def _token_lp(logits, tokens):
+    return np.take_along_axis(blocks.log_softmax(logits, axis=-1),
+                              np.asarray(tokens)[..., None], axis=-1)[..., 0]
+
+
+def _tokens_padding_averaged(logits, tokens, lengths):
+    return _token_lp(logits, tokens).mean(axis=1)
+
+
+def _tokens_padding_summed(logits, tokens, lengths):
+    return _token_lp(logits, tokens).sum(axis=1) / np.asarray(lengths)
+
+
+def _tokens_divided_by_L(logits, tokens, lengths):
+    lp = _token_lp(logits, tokens)
+    valid = np.arange(lp.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    return np.where(valid, lp, 0.0).mean(axis=1)
+
+
+def _tokens_summed(logits, tokens, lengths):
+    lp = _token_lp(logits, tokens)
+    valid = np.arange(lp.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    return np.where(valid, lp, 0.0).sum(axis=1)
+
+
+def _tokens_log_of_softmax(logits, tokens, lengths):
+    e = np.exp(logits - np.max(logits, axis=-1, keepdims=True))
+    lp = np.log(np.take_along_axis(e / e.sum(axis=-1, keepdims=True),
+                                   np.asarray(tokens)[..., None], axis=-1)[..., 0])
+    valid = np.arange(lp.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    return np.where(valid, lp, 0.0).sum(axis=1) / np.asarray(lengths)
+
+
+def _tokens_cases(rng):
+    for _ in range(3):
+        B, L, V = _inputs.shape(rng, 3)
+        lengths = rng.integers(1, L + 1, B)
+        lengths[rng.integers(0, B)] = max(1, L - 1)
+        yield case(_inputs.logits(rng, (B, L, V), scale=3.0), rng.integers(0, V, (B, L)),
+                   lengths)
+
+
+def _tokens_probes():
+    z = np.zeros((2, 3, 4))
+    z[0, 0] = [0.0, 0.0, 2000.0, 0.0]
+    return [
+        case(np.log(np.array([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]],
+                              [[0.2, 0.2, 0.6], [0.3, 0.3, 0.4]]])),
+             np.array([[0, 1], [2, 0]]), np.array([2, 1]), note="one padded position"),
+        case(z, np.array([[1, 3, 3], [0, 1, 2]]), np.array([1, 3]),
+             note="a token at e^(−2000), padding after it"),
+    ]
+
+
+# --- log_softmax_vjp: derive, then check numerically -----------------------------------------
+
+def log_softmax_vjp(z, g):
+    """Jᵀg for J = ∂ log_softmax(z) / ∂z along the last axis: J_ij = δ_ij − p_j, so
+    (Jᵀg)_j = g_j − p_j Σ_i g_i."""
+    z, g = np.asarray(z, dtype=float), np.asarray(g, dtype=float)
+    p = blocks.softmax(z, axis=-1)
+    return g - p * g.sum(axis=-1, keepdims=True)
+
+
+def _vjp_lse_constant(z, g):
+    return np.array(g, dtype=float)
+
+
+def _vjp_one_hot(z, g):
+    return np.asarray(g) - blocks.softmax(z, axis=-1)
+
+
+def _vjp_not_transposed(z, g):
+    p = blocks.softmax(z, axis=-1)
+    return np.asarray(g) - (p * g).sum(axis=-1, keepdims=True)
+
+
+def _vjp_no_shift(z, g):
+    e = np.exp(z)
+    return np.asarray(g) - e / e.sum(axis=-1, keepdims=True) * np.sum(g, axis=-1, keepdims=True)
+
+
+def _vjp_cases(rng):
+    for ndim in (1, 2, 2):
+        shape = _inputs.shape(rng, ndim)
+        yield case(_inputs.logits(rng, shape, scale=3.0), rng.normal(0, 1, shape))
+
+
+def _vjp_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), note="g one-hot"),
+        case(np.array([[0.5, -1.0, 2.0], [1.0, 1.0, 1.0]]),
+             np.array([[1.0, 2.0, -0.5], [0.3, 0.3, 0.3]]), note="g not summing to 1"),
+        case(np.array([[1000.0, 999.0, 0.0]]), np.array([[0.0, 1.0, 2.0]]),
+             note="logits near 1000"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_log_softmax", chapter=CHAPTER, signature="fix_the_log_softmax(z)",
+        difficulty="easy", points=1,
+        statement="Find the bug. `m = z.max(axis=-1, keepdims=True); return z - np.log(np.exp("
+                  "z - m).sum(axis=-1, keepdims=True))` is meant to be a stable log-softmax "
+                  "along the last axis, but (100, 101, 102) gives (97.59, 98.59, 99.59). Fix "
+                  "it, for any shape, exact for gaps of 1000 and logits of ±1e4.",
+        reference=fix_the_log_softmax, generate=_fix_log_softmax_cases,
+        probes=_fix_log_softmax_probes,
+        twins=(Twin("lse_forgets_max", _fix_log_softmax_shown),
+               Twin("log_of_softmax", _fix_log_softmax_of_softmax),
+               Twin("no_max_shift", _fix_log_softmax_no_shift)),
+        hints=("Log-probabilities are never positive. Which term of z − LSE(z) came out too "
+               "small, and by how much?",
+               "LSE(z) = m + log Σ e^(z − m): the shift m comes out of the sum and must be added "
+               "back.",
+               "return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))"),
+    ),
+    Problem(
+        id="mean_token_log_prob", chapter=CHAPTER,
+        signature="mean_token_log_prob(logits, tokens, lengths)", difficulty="medium",
+        points=2,
+        statement="A padded batch of B sequences: logits (B, L, V), tokens (B, L), and lengths "
+                  "(B,), where only the first lengths[b] positions of sequence b are real and the "
+                  "rest is padding. Return, per sequence, the mean log-probability of its real "
+                  "tokens, shape (B,), finite when a token's probability underflows.",
+        reference=mean_token_log_prob, generate=_tokens_cases, probes=_tokens_probes,
+        twins=(Twin("padding_counted", _tokens_padding_averaged),
+               Twin("padding_counted", _tokens_padding_summed),
+               Twin("padding_counted", _tokens_divided_by_L),
+               Twin("sum_not_mean", _tokens_summed),
+               Twin("log_of_softmax", _tokens_log_of_softmax)),
+        hints=("First the log-probability of every position's token, (B, L), from a stable "
+               "log-softmax over V. Then keep only the real positions.",
+               "A mask (B, L): np.arange(L) < lengths[:, None]. Sum the masked "
+               "log-probabilities and divide by lengths, not by L.",
+               "lp = np.take_along_axis(log_softmax(logits), tokens[..., None], -1)[..., 0]; "
+               "valid = np.arange(L) < lengths[:, None]; "
+               "return (lp * valid).sum(1) / lengths"),
+    ),
+    Problem(
+        id="log_softmax_vjp", chapter=CHAPTER, signature="log_softmax_vjp(z, g)",
+        difficulty="hard", points=3,
+        statement="Derive, then check numerically: backpropagation through log-softmax. For "
+                  "logits z and an upstream gradient g = ∂L/∂ log_softmax(z) (same shape, the "
+                  "last axis the classes), return ∂L/∂z, the vector-Jacobian product Jᵀg, "
+                  "shape of z. Compare with a centred difference of L = Σ g · log_softmax(z) "
+                  "before you run the check. Exact for logits near 1000.",
+        reference=log_softmax_vjp, generate=_vjp_cases, probes=_vjp_probes,
+        twins=(Twin("lse_treated_as_constant", _vjp_lse_constant),
+               Twin("grad_assumes_one_hot", _vjp_one_hot),
+               Twin("jacobian_not_transposed", _vjp_not_transposed),
+               Twin("no_max_shift", _vjp_no_shift)),
+        hints=("log_softmax(z)_i = z_i − LSE(z). Differentiate with respect to z_j: what is "
+               "∂z_i/∂z_j, and what is ∂LSE/∂z_j (chapter 03)?",
+               "J_ij = δ_ij − p_j. Then (Jᵀg)_j = Σ_i g_i J_ij = g_j − p_j Σ_i g_i; it is g − p "
+               "only when g sums to 1.",
+               "p = softmax(z, axis=-1); return g - p * g.sum(axis=-1, keepdims=True)"),
+    ),
+]
+
+PROBLEMS += _BEYOND
