@@ -69,7 +69,8 @@ class Zygote:
         with self.lock:
             socket.send_fds(self.control, [json.dumps(dict(spec, op="start")).encode()],
                             [job_socket.fileno()])
-            return json.loads(self.control.recv(1 << 16))["pid"]
+            reply = json.loads(self.control.recv(1 << 16))
+            return reply["pid"], reply.get("uid")
 
     def end(self, pid: int, wait: float = 0.0) -> str:
         with self.lock:
@@ -134,6 +135,8 @@ class Session:
         self.sock: socket.socket | None = None
         self.pid: int | None = None
         self.exits: list[str] = []
+        self.workers: list[dict] = []
+        """The processes that ran the notebook: the pre-started worker, the child, its user."""
         self.starts = 0
 
     def start(self) -> Run:
@@ -153,7 +156,8 @@ class Session:
         began = time.monotonic()
         ours, theirs = socket.socketpair()
         z = zygote()
-        self.pid = z.start(theirs, {"limits": self.limits.as_dict(), "hide": self.hide})
+        self.pid, uid = z.start(theirs, {"limits": self.limits.as_dict(), "hide": self.hide})
+        self.workers.append({"zygote": z.pid, "pid": self.pid, "uid": uid})
         theirs.close()
         self.sock = ours
         run = Run()
@@ -648,7 +652,8 @@ def grade_notebook(job: dict) -> dict:
                 "cells_seconds": round(run.seconds, 3), "starts": session.starts,
                 "cells": len(job["cells"]), "cell_errors": run.errors[:10],
                 "skipped_cells": sorted(session.skip), "limits_hit": _limits_hit(run, rows),
-                "worker_exit": session.exits, "isolation": run.isolation, "notes": notes},
+                "worker_exit": session.exits, "workers": session.workers,
+                "isolation": run.isolation, "notes": notes},
     }
 
 

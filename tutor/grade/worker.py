@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
                 _child(socket.socket(fileno=fds[0]), request, uid)  # never returns
             os.close(fds[0])
             jobs[pid] = uid
-            control.send(json.dumps({"pid": pid}).encode())
+            control.send(json.dumps({"pid": pid, "uid": uid}).encode())
         elif request.get("op") == "end":
             pid = int(request["pid"])
             status = _end(pid, jobs.pop(pid, None), float(request.get("wait") or 0))
