@@ -772,7 +772,7 @@ _BEYOND = [
         difficulty="easy", points=1,
         statement="Find the bug. `m = z.max(axis=-1, keepdims=True); return z - np.log(np.exp("
                   "z - m).sum(axis=-1, keepdims=True))` is meant to be a stable log-softmax "
-                  "along the last axis, but (100, 101, 102) gives (97.59, 98.59, 99.59). Fix "
+                  "along the last axis, but (100, 101, 102) gives (99.59, 100.59, 101.59). Fix "
                   "it, for any shape, exact for gaps of 1000 and logits of ±1e4.",
         reference=fix_the_log_softmax, generate=_fix_log_softmax_cases,
         probes=_fix_log_softmax_probes,
