@@ -25,7 +25,8 @@ def _nbclient(path: Path) -> None:
 
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(
+        stderr=subprocess.DEVNULL)  # the kernels' start-up warnings, 210 of them
 
 
 def _tree_rss(pid: int) -> int:

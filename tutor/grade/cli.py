@@ -204,7 +204,8 @@ def grade(root: Path, out: Path, limits: Limits, jobs: int = 1, force: bool = Fa
     bar = _bar(len(pending), progress)
     for record in _run(pending, jobs, dask):
         record["log"]["cached"] = False
-        (cache / f"{record['key']}.json").write_text(json.dumps(record, sort_keys=True))
+        if not record["log"].get("grader_error"):  # the grader's own failure: try again next run
+            (cache / f"{record['key']}.json").write_text(json.dumps(record, sort_keys=True))
         records.append(record)
         bar.update(1)
     bar.close()
@@ -254,7 +255,11 @@ def _run(pending: list[dict], jobs: int, dask: str | None):
 
 
 def _warm() -> None:
-    """A grading process: one thread for torch, the registry loaded, the worker started."""
+    """A grading process: the worker started first (it imports while we do), one thread for
+    torch, the registry loaded."""
+    from tutor.grade import session
+
+    session.zygote()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         import torch
@@ -263,10 +268,8 @@ def _warm() -> None:
     except ImportError:
         pass
     from tutor import registry
-    from tutor.grade import session
 
     registry.problems()
-    session.zygote()
 
 
 def _grade_in_pool(job: dict) -> dict:

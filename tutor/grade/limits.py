@@ -77,10 +77,11 @@ def isolate(hide: list[str], uid: int | None) -> tuple[str, list[str]]:
     namespaced = False
     if root:
         namespaced = _unshare(CLONE_NEWNS | CLONE_NEWNET)
+    in_user_namespace = False
     if not namespaced:
         real_uid, real_gid = os.getuid(), os.getgid()
         if _unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET):
-            namespaced = True
+            namespaced = in_user_namespace = True
             try:
                 with open("/proc/self/setgroups", "w") as f:
                     f.write("deny")
@@ -104,7 +105,7 @@ def isolate(hide: list[str], uid: int | None) -> tuple[str, list[str]]:
                     _mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
         else:
             notes.append("no private /tmp")
-        if work is not None and root and uid is not None:
+        if work is not None and root and uid is not None and not in_user_namespace:
             _expose_python(notes)
         for folder in hide:
             if os.path.isdir(folder) and not _mount("tmpfs", folder, "tmpfs",
@@ -117,12 +118,16 @@ def isolate(hide: list[str], uid: int | None) -> tuple[str, list[str]]:
         work = tempfile.mkdtemp(prefix="tutor-work-")
     else:
         os.makedirs(work, exist_ok=True)
-    if root and uid is not None:
-        os.chown(work, uid, uid)
-        os.chmod(work, 0o700)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
+    if root and uid is not None and not in_user_namespace:
+        try:
+            os.chown(work, uid, uid)
+            os.chmod(work, 0o700)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            if os.geteuid() == 0:  # still root: refuse to run learner code as root
+                raise RuntimeError(f"could not drop to the notebook's own user ({e})") from e
     elif uid is not None:
         notes.append("the worker runs as the grader's own user (not root): its leftover "
                      "processes are found by process group only")

@@ -58,15 +58,25 @@ class Zygote:
         theirs.close()
         self.control = ours
         self.lock = threading.Lock()
-        ours.settimeout(300)
-        hello = json.loads(ours.recv(1 << 16) or b"{}")
+        self.pid: int | None = None
+        self.root = False
+
+    def ready(self) -> None:
+        """Wait until the worker has imported everything (it starts importing at once, so the
+        grading process can do its own imports meanwhile)."""
+        if self.pid is not None:
+            return
+        self.control.settimeout(300)
+        hello = json.loads(self.control.recv(1 << 16) or b"{}")
         if "ready" not in hello:
             raise RuntimeError("the grading worker did not start")
+        self.control.settimeout(None)
         self.pid = hello["ready"]
         self.root = hello.get("root", False)
 
     def start(self, job_socket: socket.socket, spec: dict) -> int:
         with self.lock:
+            self.ready()
             socket.send_fds(self.control, [json.dumps(dict(spec, op="start")).encode()],
                             [job_socket.fileno()])
             reply = json.loads(self.control.recv(1 << 16))
@@ -91,6 +101,7 @@ _zygote_lock = threading.Lock()
 
 
 def zygote() -> Zygote:
+    """This process's pre-started worker (started on first use)."""
     global _zygote
     with _zygote_lock:
         if _zygote is None or _zygote.process.poll() is not None:
@@ -604,8 +615,27 @@ def seed_for(learner: str, notebook: str, problem: str) -> int:
 
 
 def grade_notebook(job: dict) -> dict:
-    """Run one notebook and check each problem of its chapter. `job` is plain data (see
-    `tutor.grade.submissions.Job.spec`); the record returned is plain data too."""
+    """Run one notebook and check each problem of its chapter. `job` is plain data (made by
+    `tutor.grade.cli.plan`); the record returned is plain data too. Never raises: a failure of
+    the grader itself becomes error rows that say so."""
+    try:
+        return _grade_notebook(job)
+    except Exception as e:
+        from tutor import registry
+
+        reason = (f"The grader failed on this notebook ({type(e).__name__}: {str(e)[:200]}); "
+                  "tell your instructor, who can grade it again.")
+        problems = [registry.get(pid) for pid in job["problems"]]
+        return {"learner": job["learner"], "notebook": job["notebook"], "file": job["file"],
+                "key": job["key"], "hash": job["hash"],
+                "rows": [_row(job, p, "error", reason) for p in problems],
+                "log": {"learner": job["learner"], "notebook": job["notebook"],
+                        "file": job["file"], "hash": job["hash"], "seconds": 0.0,
+                        "failure": reason, "worker_exit": [], "limits_hit": [],
+                        "grader_error": True}}
+
+
+def _grade_notebook(job: dict) -> dict:
     from tutor import checking, registry
 
     began = time.monotonic()
