@@ -22,6 +22,7 @@ BEYOND = {
     "02_softmax": ("margin_for_confidence", "fix_the_softmax", "adjust_for_prior"),
     "03_stability": ("fix_the_logsumexp", "logsumexp_grad", "ensemble_log_probs"),
     "04_log_softmax": ("fix_the_log_softmax", "mean_token_log_prob", "log_softmax_vjp"),
+    "05_cross_entropy": ("fix_the_loss", "smoothed_loss_floor", "softmax_classifier_grad"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -327,6 +328,70 @@ def vjp_jacobian(z, g):
     return np.array(rows).reshape(shape)
 
 
+def loss_torch(logits, targets):
+    import torch
+    import torch.nn.functional as F
+
+    return F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(targets, dtype=torch.int64))
+
+
+def loss_loops(logits, targets):
+    total = 0.0
+    for row, t in zip(np.asarray(logits, dtype=float).tolist(), targets, strict=True):
+        m = max(row)
+        total += m + math.log(sum(math.exp(v - m) for v in row)) - row[t]
+    return total / len(targets)
+
+
+def floor_loops(K, eps):
+    out = []
+    for k, e in zip(np.ravel(K), np.ravel(eps), strict=True):
+        q = [1 - e + e / k] + [e / k] * (int(k) - 1)
+        out.append(-sum(v * math.log(v) for v in q if v > 0))
+    return np.array(out).reshape(np.shape(K))
+
+
+def floor_scipy(K, eps):
+    from scipy.special import entr
+
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    return entr(1 - eps + eps / K) + (K - 1) * entr(eps / K)
+
+
+def floor_torch(K, eps):
+    import torch
+
+    K, eps = torch.as_tensor(K, dtype=torch.float64), torch.as_tensor(eps)
+    hi, lo = 1 - eps + eps / K, eps / K
+    return -(torch.xlogy(hi, hi) + (K - 1) * torch.xlogy(lo, lo))
+
+
+def classifier_autograd(X, y, W, b):
+    import torch
+    import torch.nn.functional as F
+
+    Wt = torch.tensor(np.asarray(W, dtype=float), requires_grad=True)
+    bt = torch.tensor(np.asarray(b, dtype=float), requires_grad=True)
+    F.cross_entropy(torch.as_tensor(X) @ Wt + bt, torch.as_tensor(y, dtype=torch.int64)).backward()
+    return torch.vstack([Wt.grad, bt.grad[None, :]])
+
+
+def classifier_loops(X, y, W, b):
+    X, W, b = np.asarray(X, dtype=float), np.asarray(W, dtype=float), np.asarray(b, dtype=float)
+    (N, D), K = X.shape, W.shape[1]
+    grad = np.zeros((D + 1, K))
+    for n in range(N):
+        z = [sum(X[n, d] * W[d, k] for d in range(D)) + b[k] for k in range(K)]
+        m = max(z)
+        e = [math.exp(v - m) for v in z]
+        for k in range(K):
+            g = (e[k] / sum(e) - (k == y[n])) / N
+            for d in range(D):
+                grad[d, k] += X[n, d] * g
+            grad[D, k] += g
+    return grad
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -349,6 +414,10 @@ STYLES = [
     ("fix_the_log_softmax", log_softmax_torch),
     ("mean_token_log_prob", tokens_loops), ("mean_token_log_prob", tokens_torch),
     ("log_softmax_vjp", vjp_autograd), ("log_softmax_vjp", vjp_jacobian),
+    ("fix_the_loss", loss_torch), ("fix_the_loss", loss_loops),
+    ("smoothed_loss_floor", floor_loops), ("smoothed_loss_floor", floor_scipy),
+    ("smoothed_loss_floor", floor_torch),
+    ("softmax_classifier_grad", classifier_autograd), ("softmax_classifier_grad", classifier_loops),
 ]
 
 

@@ -468,6 +468,16 @@ CATALOGUE: dict[str, Misconception] = {
            "For log-softmax J_ij = δ_ij − p_j is not symmetric, so J g = g − Σ_j p_j g_j is "
            "wrong.",
            "04_log_softmax", "Log-softmax is z minus log-sum-exp"),
+        _m("smoothed_loss_reaches_zero", "A smoothed loss that could reach 0",
+           "With smoothed targets q, cross-entropy is H(q) + KL(q ‖ p) ≥ H(q): the best a model "
+           "can do is p = q, where the loss is the entropy of q, summed over every class, not "
+           "0 and not the target's term alone.",
+           "05_cross_entropy", "Label smoothing"),
+        _m("bias_grad_averaged", "The bias gradient divided by N twice",
+           "b is added to every row, so ∂L/∂b is the sum over the rows of ∂L/∂z; with "
+           "∂L/∂z = (P − Y)/N already divided by N, summing gives the mean once. Averaging "
+           "(P − Y)/N again divides by N twice.",
+           "05_cross_entropy", "The gradient p − y"),
     ]
 }
 

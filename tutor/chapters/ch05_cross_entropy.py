@@ -943,3 +943,225 @@ QUIZZES = [
                     "0.9 and shares the remaining 0.1 equally with the other classes.",
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: find the bug, apply label smoothing, derive then check
+# numerically. They are declared after everything above and added to PROBLEMS at the end.
+
+# --- fix_the_loss: find the bug ------------------------------------------------------------------
+
+def fix_the_loss(logits, targets):
+    """Mean cross-entropy of logits (N, K) against class indices (N,): LSE(z_n) − z_n[y_n]."""
+    z = np.asarray(logits, dtype=float)
+    lse = blocks.logsumexp(z, axis=1)
+    return np.mean(lse - z[np.arange(z.shape[0]), np.asarray(targets)])
+
+
+def _fix_loss_shown(logits, targets):
+    """The code the practice notebook shows: cross-entropy of the probabilities, a second
+    softmax."""
+    z = np.asarray(logits, dtype=float)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p = p / p.sum(axis=1, keepdims=True)
+    lse = np.log(np.exp(p).sum(axis=1))
+    return np.mean(lse - p[np.arange(len(z)), targets])
+
+
+def _fix_loss_log_of_p(logits, targets):
+    z = np.asarray(logits, dtype=float)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p = p / p.sum(axis=1, keepdims=True)
+    return -np.mean(np.log(p[np.arange(len(z)), targets]))
+
+
+def _fix_loss_summed(logits, targets):
+    z = np.asarray(logits, dtype=float)
+    return np.sum(blocks.logsumexp(z, axis=1) - z[np.arange(len(z)), targets])
+
+
+def _fix_loss_cases(rng):
+    for _ in range(3):
+        N, K = _inputs.shape(rng, 2)
+        yield case(_inputs.logits(rng, (N, K), scale=3.0), rng.integers(0, K, N))
+
+
+def _fix_loss_probes():
+    return [
+        case(np.array([[3.0, 1.0, -2.0, 0.0]]), np.array([1]), note="the lesson's 2.1755"),
+        case(np.array([[2.0, 1.0, 0.5], [5.0, 2.0, 1.0]]), np.array([0, 0]),
+             note="two rows"),
+        case(np.array([[0.0, 1000.0], [3.0, 0.0]]), np.array([0, 0]),
+             note="a target probability of e^(−1000)"),
+    ]
+
+
+# --- smoothed_loss_floor: apply -------------------------------------------------------------------
+
+def smoothed_loss_floor(K, eps):
+    """The smallest label-smoothed cross-entropy any logits reach: the entropy of the target
+    q = (1 − eps + eps/K on the class, eps/K on each of the K − 1 others), 0·log 0 = 0."""
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    hi, lo = 1 - eps + eps / K, eps / K
+    return -(blocks.RIGHT.xlogx(hi, np.log(hi)) + (K - 1) * blocks.RIGHT.xlogx(lo, blocks.RIGHT.log(lo)))
+
+
+def _floor_over_k_minus_1(K, eps):
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    hi, lo = 1 - eps, eps / (K - 1)
+    with np.errstate(all="ignore"):
+        return -(np.where(hi > 0, hi * np.log(hi), 0.0) +
+                 (K - 1) * np.where(lo > 0, lo * np.log(lo), 0.0))
+
+
+def _floor_nan_at_zero(K, eps):
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    hi, lo = 1 - eps + eps / K, eps / K
+    with np.errstate(all="ignore"):
+        return -(hi * np.log(hi) + (K - 1) * lo * np.log(lo))
+
+
+def _floor_bits(K, eps):
+    return smoothed_loss_floor(K, eps) / np.log(2)
+
+
+def _floor_zero(K, eps):
+    return np.zeros(np.broadcast(np.asarray(K), np.asarray(eps)).shape)
+
+
+def _floor_target_term_only(K, eps):
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    return -np.log(1 - eps + eps / K)
+
+
+def _floor_cases(rng):
+    for _ in range(3):
+        shape = _inputs.shape(rng, 1)
+        yield case(rng.integers(2, 1000, shape), rng.uniform(0.01, 0.5, shape))
+
+
+def _floor_probes():
+    return [
+        case(np.array([10, 1000, 50257]), np.array([0.1, 0.1, 0.1]), note="eps = 0.1"),
+        case(np.array([5, 5]), np.array([0.0, 1.0]), note="eps = 0 and eps = 1"),
+    ]
+
+
+# --- softmax_classifier_grad: derive, then check numerically ------------------------------------
+
+def softmax_classifier_grad(X, y, W, b):
+    """∂L/∂W stacked over ∂L/∂b, shape (D + 1, K), for L the mean cross-entropy of logits
+    X @ W + b: with P the probabilities and Y the one-hot targets, Xᵀ(P − Y)/N, then the column
+    sums of (P − Y)/N (b is added to every row)."""
+    X, W, b = (np.asarray(a, dtype=float) for a in (X, W, b))
+    N, K = X.shape[0], W.shape[1]
+    G = (blocks.softmax(X @ W + b, axis=1) - np.eye(K)[np.asarray(y)]) / N
+    return np.vstack([X.T @ G, G.sum(axis=0)])
+
+
+def _classifier_flipped(X, y, W, b):
+    return -softmax_classifier_grad(X, y, W, b)
+
+
+def _classifier_summed(X, y, W, b):
+    return softmax_classifier_grad(X, y, W, b) * len(X)
+
+
+def _classifier_bias_averaged(X, y, W, b):
+    grad = softmax_classifier_grad(X, y, W, b)
+    grad[-1] /= len(X)
+    return grad
+
+
+def _classifier_targets_as_columns(X, y, W, b):
+    X, W = np.asarray(X), np.asarray(W)
+    P = blocks.softmax(X @ W + b, axis=1)
+    Y = np.zeros_like(P)
+    Y[:, np.asarray(y)] = 1
+    G = (P - Y) / len(X)
+    return np.vstack([X.T @ G, G.sum(axis=0)])
+
+
+def _classifier_cases(rng):
+    for _ in range(3):
+        N, D, K = _inputs.shape(rng, 3)
+        yield case(rng.normal(0, 1, (N, D)), rng.integers(0, K, N),
+                   rng.normal(0, 1, (D, K)), rng.normal(0, 1, K))
+
+
+def _classifier_probes():
+    X = np.array([[1.0, 2.0], [0.5, -1.0], [-1.0, 0.0]])
+    return [
+        case(X, np.array([0, 2, 1]), np.zeros((2, 3)), np.zeros(3),
+             note="W = 0, b = 0: every p is 1/3"),
+        case(X, np.array([1, 1, 0]), np.array([[300.0, 0.0, -300.0], [0.0, 400.0, 0.0]]),
+             np.array([0.0, 1.0, 2.0]), note="logits in the hundreds"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_loss", chapter=CHAPTER, signature="fix_the_loss(logits, targets)",
+        difficulty="easy", points=1,
+        statement="Find the bug. The loss shown in the practice notebook computes the "
+                  "probabilities p from the logits, then cross-entropy as LSE − z_y, but of p. It "
+                  "gives 1.59 for the lesson's z = (3, 1, −2, 0), target 1, instead of 2.1755, and "
+                  "training with it barely moves. Fix it: the mean cross-entropy of logits "
+                  "(N, K) against class indices (N,), finite for a target probability of "
+                  "e^(−1000).",
+        reference=fix_the_loss, generate=_fix_loss_cases, probes=_fix_loss_probes,
+        twins=(Twin("softmax_before_ce", _fix_loss_shown),
+               Twin("log_of_softmax", _fix_loss_log_of_p),
+               Twin("sum_not_mean", _fix_loss_summed)),
+        hints=("What does LSE(z) − z_y expect as z: logits or probabilities? What does the code "
+               "feed it?",
+               "Applied to p, the formula takes a second softmax of numbers in [0, 1], so every "
+               "loss lands between about ln K − 1 and ln K. Apply it to the logits themselves.",
+               "m = z.max(axis=1, keepdims=True); lse = m[:, 0] + np.log(np.exp(z - m).sum("
+               "axis=1)); return np.mean(lse - z[np.arange(len(z)), targets])"),
+    ),
+    Problem(
+        id="smoothed_loss_floor", chapter=CHAPTER, signature="smoothed_loss_floor(K, eps)",
+        difficulty="medium", points=2,
+        statement="With label smoothing eps (PyTorch's convention: the target class gets "
+                  "1 − eps + eps/K, every other class eps/K), the loss can no longer reach 0. "
+                  "Return the smallest loss any logits can reach, for K classes, elementwise (K "
+                  "and eps arrays of one shape, eps in [0, 1]), in nats. eps = 0 gives 0.",
+        reference=smoothed_loss_floor, generate=_floor_cases, probes=_floor_probes,
+        twins=(Twin("smoothing_over_k_minus_1", _floor_over_k_minus_1),
+               Twin("entropy_nan_zero_prob", _floor_nan_at_zero),
+               Twin("wrong_log_base", _floor_bits),
+               Twin("smoothed_loss_reaches_zero", _floor_zero),
+               Twin("smoothed_loss_reaches_zero", _floor_target_term_only)),
+        hints=("Cross-entropy H(q, p) = H(q) + KL(q ‖ p) and KL ≥ 0: the best p is q itself. "
+               "So the floor is the entropy of the smoothed target.",
+               "H(q) = −[(1 − eps + eps/K)·log(1 − eps + eps/K) + (K − 1)·(eps/K)·log(eps/K)], "
+               "with 0·log 0 = 0 when eps = 0.",
+               "hi, lo = 1 - eps + eps / K, eps / K; return -(hi * np.log(hi) + (K - 1) * "
+               "np.where(lo > 0, lo * np.log(np.where(lo > 0, lo, 1)), 0))"),
+    ),
+    Problem(
+        id="softmax_classifier_grad", chapter=CHAPTER,
+        signature="softmax_classifier_grad(X, y, W, b)", difficulty="hard", points=3,
+        statement="Derive, then check numerically: a linear softmax classifier has logits "
+                  "X @ W + b (X (N, D), W (D, K), b (K,)) and the mean cross-entropy loss against "
+                  "class indices y (N,). Return its gradients with respect to W and b stacked "
+                  "as one array of shape (D + 1, K), ∂L/∂W above and ∂L/∂b as the last row "
+                  "(np.vstack([dW, db])). Check them against autograd and a centred "
+                  "difference before you run the check. Exact for logits in the hundreds.",
+        reference=softmax_classifier_grad, generate=_classifier_cases,
+        probes=_classifier_probes,
+        twins=(Twin("grad_sign", _classifier_flipped),
+               Twin("sum_not_mean", _classifier_summed),
+               Twin("bias_grad_averaged", _classifier_bias_averaged),
+               Twin("wrong_target_indexing", _classifier_targets_as_columns)),
+        hints=("Start from the gradient with respect to the logits, (P − Y)/N for a mean "
+               "loss. Then the chain rule through Z = X @ W + b.",
+               "∂L/∂W = Xᵀ ∂L/∂Z (shapes: (D, N) @ (N, K)); b is added to every row, so "
+               "∂L/∂b sums ∂L/∂Z over the rows.",
+               "G = (softmax(X @ W + b) - np.eye(K)[y]) / N; "
+               "return np.vstack([X.T @ G, G.sum(axis=0)])"),
+    ),
+]
+
+PROBLEMS += _BEYOND
