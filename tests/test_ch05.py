@@ -5,6 +5,8 @@ and the margin explorer shows the loss and the gradient p − y."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import io
 import math
 import subprocess
@@ -24,8 +26,13 @@ from PIL import Image
 from scipy import special
 
 import tutor
+from tutor import checking, registry
 from tutor.chapters import ch05_cross_entropy as ch05
 from tutor.widgets.cross_entropy import MARGIN, MarginExplorer
+
+# torch is imported here, before any check's time limit starts: a first import cut short by
+# the limit would leave it half-imported for every later check.
+importlib.import_module("torch")
 
 
 def rows(z, targets):
@@ -616,9 +623,10 @@ def test_calling_the_built_in_loss_is_named_with_what_was_called():
     assert result.message == (
         "This problem asks you to build the loss from elementary tensor operations; "
         "F.cross_entropy, log_softmax, logsumexp and nll_loss are off limits here. "
-        "On torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]) (N = 1, K = 2) the answer "
-        "is the loss 1.7014 with the gradient [[ 0.8176, -0.8176]] but it returned a loss "
-        "computed with torch's log_softmax and nll_loss.")
+        "On torch_cross_entropy(logits=an array of shape (8, 2), targets=[0, 1, 0, 1, 0, 1, 0, "
+        "1]) the answer is the loss 2.7653 with the gradient [[-0.1198, 0.1198], [ 0.125, "
+        "-0.125], [-0.045, 0.045], [ 0.1068, … but it returned a loss computed with torch's "
+        "log_softmax and nll_loss.")
 
 
 def test_a_loss_taken_out_of_torch_is_an_error_that_says_why():
@@ -650,9 +658,8 @@ def test_a_loss_rebuilt_from_the_values_is_an_error_that_says_why():
     result = tutor.check("torch_cross_entropy", torch_cross_entropy, seed=0)
     assert result.status == "error" and result.misconception is None
     assert result.message == (
-        "TypeError: torch_cross_entropy returned a loss that autograd cannot trace back to "
-        "`logits` (it gives them no gradient): the loss was built from a copy of their values "
-        "(torch.tensor(...), .tolist(), numpy), not from the tensor itself, on "
+        "TypeError: the loss has no path back to `logits`: it was built from a copy of their "
+        "values (torch.tensor(...), .tolist(), numpy), on "
         "torch_cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]).")
 
 
@@ -660,16 +667,16 @@ def test_a_named_torch_mistake_shows_the_loss_and_the_gradient_apart():
     result = tutor.check("torch_cross_entropy", w_tce_sum, seed=0)
     assert result.misconception == "sum_not_mean"
     assert result.message.endswith(
-        "On torch_cross_entropy(logits=[[1000., 0., 3.], [ 2., 1., 0.]], targets=[1, 0]) (a "
-        "target probability that underflows (margin 1000)) the answer is the loss 500.2038 with "
-        "the gradient [[ 0.5 , -0.5 , 0. ], [-0.1674, 0.1224, 0.045 ]] but it returned the "
-        "loss 1000.4076 with the gradient [[ 1. , -1. , 0. ], [-0.3348, 0.2447, 0.09 ]].")
+        "On torch_cross_entropy(logits=an array of shape (8, 2), targets=[0, 1, 0, 1, 0, 1, 0, "
+        "1]) the answer is the loss 2.7653 with the gradient [[-0.1198, 0.1198], [ 0.125, "
+        "-0.125], [-0.045, 0.045], [ 0.1068, … but it returned the loss 22.1227 with the "
+        "gradient [[-0.9582, 0.9582], [ 0.9999, -0.9999], [-0.3598, 0.3598], [ 0.8….")
 
 
 def test_the_margin_of_a_thousand_is_shown_without_exponents():
     result = tutor.check("cross_entropy", w_ce_log_scipy_softmax, seed=0)
     assert result.message.endswith(
-        "On cross_entropy(logits=[[1000. , 0. , 3. ], [ 2. , 1. , 0. ], [ 1.5, -1. , 4. ]], "
+        "On cross_entropy(logits=[[1000., 0., 3.], [ 2., 1., 0.], [ 1.5, -1., 4.]], "
         "targets=[1, 0, 2]) (a target probability that underflows (margin 1000)) the answer is "
         "333.4976 but it returned inf.")
 
@@ -716,9 +723,10 @@ def test_a_named_mistake_explains_itself_on_the_smallest_failing_input():
     assert result.message == (
         "The loss (and its gradient) is averaged over the N examples, and perplexity "
         "exponentiates the mean negative log-probability per token; a sum grows with the batch "
-        "or the sequence. Divide by N. On cross_entropy(logits=[[5. , 2. , 1. ], "
-        "[2. , 1. , 0.5]], targets=[0, 0]) (a batch of two rows) the answer is 0.2651 but it "
-        "returned 0.5303.")
+        "or the sequence. Divide by N. On cross_entropy(logits=[[-0.4445, 2.6884], [ 5.1212, "
+        "-4.3176], [ 5.1915, 4.6152], [ 2.6793, 0.9069], [-1.0765, 4.9998], [ 6.7221, 6.1781], "
+        "[ 4.5097, 1.2255], [-4.1435, -0.0153]], targets=[0, 1, 0, 1, 0, 1, 0, 1]) the answer is "
+        "2.7653 but it returned 22.1227.")
 
 
 def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
@@ -746,10 +754,11 @@ def test_per_row_losses_are_a_shape_error():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("cross_entropy", ce_scipy, seed=0)
     assert result.message == (
-        "cross_entropy is right on all 12 inputs, including the lesson's z = (3, 1, −2, 0), "
+        "cross_entropy is right on all 15 inputs, including the lesson's z = (3, 1, −2, 0), "
         "target 1, a batch of two rows, a target probability that underflows (margin 1000), "
-        "huge logits (±1e4), N = 1, K = 2, float32 logits, int32 targets, int64 targets and "
-        "float32.")
+        "margins of about 900 in every position, huge logits (±1e4), logits from −1e4 to 1e4 in "
+        "one row, N = 1, K = 2, float32 logits, int32 targets, int64 targets, close logits near "
+        "1e4, where float32 loses digits and float32.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -958,14 +967,212 @@ def test_the_explorer_draws_the_lessons_own_function():
 def test_a_named_mistake_that_raised_says_where_it_raised():
     def cross_entropy(logits, targets):
         z = np.asarray(logits, dtype=float)
-        onehot = np.zeros(z.shape)
-        onehot[targets] = 1            # rows, not one entry per row
-        return -(onehot * special.log_softmax(z, axis=1)).sum(axis=1).mean()
+        m = z.max(axis=1)
+        log_p = z - m - np.log(np.exp(z - m).sum(axis=1))   # max and sum without keepdims
+        return -log_p[np.arange(len(z)), targets].mean()
 
     line = cross_entropy.__code__.co_firstlineno + 3
     result = tutor.check("cross_entropy", cross_entropy, seed=0)
-    assert result.misconception == "wrong_target_indexing"
+    assert result.misconception == "missing_keepdims"
     assert result.message.endswith(
-        "On cross_entropy(logits=[[ 0.3, -1.2]], targets=[1]) (N = 1, K = 2) the answer is "
-        f"1.7014 but it raised IndexError at line {line} of test_ch05.py: "
-        "`onehot[targets] = 1            # rows, not one entry per row`.")
+        "the answer is 2.7653 but it raised ValueError: operands could not be broadcast "
+        f"together with shapes (8,2) (8,) at line {line} of test_ch05.py: "
+        "`log_p = z - m - np.log(np.exp(z - m).sum(axis=1))   # max and sum without keepdims`.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The same verdict on every seed: every twin, every right answer, and wrong answers of our own
+# aimed at the edges the contract promises (logits from −1e4 to 1e4 in one row, float32 on
+# float64 input, margins in every position)
+
+SWEEP = range(100, 130)
+CHAPTER_PROBLEMS = ["cross_entropy", "cross_entropy_grad", "softmax_jacobian",
+                    "label_smoothed_cross_entropy", "torch_cross_entropy"]
+
+
+class _Raised:
+    def __init__(self, error):
+        self.error = error
+
+
+def _remembering(problem):
+    """`problem` whose calls are remembered per function and input: twins are pure functions of
+    their inputs, so across the many checks of one seed each runs once per input instead of
+    once per check. The verdicts are those of the plain problem; only the time differs."""
+    memory, call = {}, problem.call
+
+    def key_of(x):
+        if isinstance(x, np.ndarray):
+            return (x.dtype.str, x.shape, x.tobytes())
+        return repr(x)
+
+    def remembered(fn, case):
+        key = (fn, tuple(map(key_of, case.args)),
+               tuple((k, key_of(v)) for k, v in case.kwargs.items()))
+        if key not in memory:
+            try:
+                memory[key] = call(fn, case) if call else fn(*case.args, **case.kwargs)
+            except Exception as e:  # noqa: BLE001 - replayed as it was raised
+                memory[key] = _Raised(e)
+        if isinstance(memory[key], _Raised):
+            raise memory[key].error
+        return memory[key]
+
+    return dataclasses.replace(problem, call=remembered)
+
+
+def _sweep(problem_id, answers):
+    """Every (answer, expected) fails on every seed, named `expected` unless that is None."""
+    problem = registry.get(problem_id)
+    for seed in SWEEP:
+        remembering = _remembering(problem)
+        for answer, expected in answers:
+            result = checking.run(remembering, answer, seed=seed)
+            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
+            if expected is not None:
+                assert result.misconception == expected, \
+                    f"{answer.__name__}, seed {seed}: {result.misconception}: {result.message}"
+
+
+@pytest.mark.parametrize("problem_id", CHAPTER_PROBLEMS)
+def test_every_twin_fails_and_is_named_on_every_seed(problem_id):
+    _sweep(problem_id, [(t.fn, t.misconception) for t in registry.get(problem_id).twins])
+
+
+@pytest.mark.parametrize("problem_id", CHAPTER_PROBLEMS)
+def test_every_right_answer_passes_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    for answer in [problem.reference, *(f for p, f in RIGHT if p == problem_id)]:
+        passes(problem_id, answer, seeds=SWEEP)
+
+
+def _float32_then_float64(answer):
+    """torch.tensor(z.tolist()) is float32; .double() or .item() hands back float64."""
+    def wrong(z, *rest):
+        import torch
+
+        out = answer(torch.tensor(np.asarray(z).tolist()), *rest)
+        return torch.as_tensor(out).double().numpy()
+    wrong.__name__ = f"{answer.__name__}_float32_then_float64"
+    return wrong
+
+
+def _torch_ce(t, targets):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(t, torch_in(targets).long())
+
+
+def _torch_grad(t, targets):
+    import torch.nn.functional as F
+
+    t = t.clone().requires_grad_(True)
+    F.cross_entropy(t, torch_in(targets).long()).backward()
+    return t.grad
+
+
+def _torch_jacobian(t):
+    import torch
+
+    return torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), t)
+
+
+def _torch_smoothed(t, targets, eps):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(t, torch_in(targets).long(), label_smoothing=eps)
+
+
+def e_ce_mean_shift(logits, targets):
+    s = logits - logits.mean(axis=1, keepdims=True)
+    return np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(s)), targets])
+
+
+def e_ce_log_clamped_at_minus_100(logits, targets):
+    """torch's binary cross-entropy clamps log p at −100; done here by hand."""
+    log_p = np.maximum(np.log(special.softmax(logits, axis=1)), -100.0)
+    return -np.mean(log_p[np.arange(len(log_p)), targets])
+
+
+def e_ce_plus_1e_13(logits, targets):
+    p = special.softmax(logits, axis=1)[np.arange(len(targets)), targets]
+    return -np.mean(np.log(p + 1e-13))
+
+
+def e_grad_columns_normalised(logits, targets):
+    e = np.exp(logits - logits.max(axis=0))
+    return (e / e.sum(axis=0) - np.eye(logits.shape[1])[targets]) / len(logits)
+
+
+def e_grad_max_of_columns(logits, targets):
+    """z.max(axis=0) broadcasts without keepdims, so nothing complains."""
+    e = np.exp(logits - logits.max(axis=0))
+    return (e / e.sum(axis=1, keepdims=True) - np.eye(logits.shape[1])[targets]) / len(logits)
+
+
+def e_grad_sum_reduction_torch(logits, targets):
+    import torch.nn.functional as F
+
+    t = torch_in(logits).clone().requires_grad_(True)
+    F.cross_entropy(t, torch_in(targets).long(), reduction="sum").backward()
+    return t.grad
+
+
+def e_jacobian_mean_shift(z):
+    e = np.exp(z - z.mean())
+    p = e / e.sum()
+    return np.diag(p) - np.outer(p, p)
+
+
+def e_smoothed_mean_shift(logits, targets, eps):
+    N, K = logits.shape
+    s = logits - logits.mean(axis=1, keepdims=True)
+    log_p = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    q = np.full((N, K), eps / K)
+    q[np.arange(N), targets] += 1 - eps
+    return np.mean(-(q * log_p).sum(axis=1))
+
+
+def e_smoothed_plus_1e_9(logits, targets, eps):
+    N, K = logits.shape
+    log_p = np.log(special.softmax(logits, axis=1) + 1e-9)
+    return np.mean(-((1 - eps) * log_p[np.arange(N), targets] + eps * log_p.mean(axis=1)))
+
+
+def e_tce_mean_shift(logits, targets):
+    import torch
+
+    s = logits - logits.mean(dim=1, keepdim=True)
+    return (torch.log(torch.exp(s).sum(dim=1)) - s[torch.arange(len(s)), targets]).mean()
+
+
+def e_tce_softmax_down_the_batch(logits, targets):
+    import torch
+
+    p = torch.exp(logits - logits.amax(dim=0)) / torch.exp(logits - logits.amax(dim=0)).sum(0)
+    return -torch.log(p[torch.arange(len(p)), targets]).mean()
+
+
+EDGE_WRONG = [
+    ("cross_entropy", e_ce_mean_shift, "no_max_shift"),
+    ("cross_entropy", e_ce_log_clamped_at_minus_100, "log_of_softmax"),
+    ("cross_entropy", e_ce_plus_1e_13, "log_of_softmax"),
+    ("cross_entropy", _float32_then_float64(_torch_ce), "lower_precision"),
+    ("cross_entropy_grad", e_grad_columns_normalised, "wrong_axis"),
+    ("cross_entropy_grad", e_grad_max_of_columns, "wrong_axis"),
+    ("cross_entropy_grad", e_grad_sum_reduction_torch, "sum_not_mean"),
+    ("cross_entropy_grad", _float32_then_float64(_torch_grad), "lower_precision"),
+    ("softmax_jacobian", e_jacobian_mean_shift, "no_max_shift"),
+    ("softmax_jacobian", _float32_then_float64(_torch_jacobian), "lower_precision"),
+    ("label_smoothed_cross_entropy", e_smoothed_mean_shift, "no_max_shift"),
+    ("label_smoothed_cross_entropy", e_smoothed_plus_1e_9, "log_of_softmax"),
+    ("label_smoothed_cross_entropy", _float32_then_float64(_torch_smoothed), "lower_precision"),
+    ("torch_cross_entropy", e_tce_mean_shift, None),
+    ("torch_cross_entropy", e_tce_softmax_down_the_batch, None),
+]
+
+
+@pytest.mark.parametrize("problem_id", CHAPTER_PROBLEMS)
+def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
+    _sweep(problem_id, [(answer, expected) for p, answer, expected in EDGE_WRONG
+                        if p == problem_id])

@@ -224,8 +224,9 @@ CATALOGUE: dict[str, Misconception] = {
            "0. Use log-softmax: H = −Σ p·log_softmax(z), with p = 0 terms dropped.",
            "06_temperature", "Entropy"),
         _m("wrong_log_base", "Logarithm in the wrong base",
-           "Entropy, losses and perplexity here use nats (the natural log, with e as its "
-           "inverse); log2 gives bits and log10 gives bans, and mixing bases changes the number.",
+           "Entropy, log-probabilities, losses and perplexity here use nats (the natural log, "
+           "with e as its inverse); log2 gives bits and log10 gives bans, and mixing bases "
+           "changes the number.",
            "06_temperature", "Entropy"),
         _m("top_k_off_by_one", "Keeping one entry too many or too few",
            "Top-k keeps the k largest logits (all entries ≥ the k-th largest, so ties at the "

@@ -215,6 +215,18 @@ class ShiftOverLastAxis(Blocks):
         return np.where(np.isfinite(m), m, 0.0)
 
 
+class ShiftOverFirstAxis(Blocks):
+    """The max down the columns, z.max(axis=0), which broadcasts against (N, K) without keepdims:
+    right values, but each row shifted by other rows' maxima, so a row far below them underflows
+    and a row far above overflows."""
+
+    misconception = "wrong_axis"
+
+    def shift(self, z, axis):
+        m = np.max(z, axis=0, keepdims=True)
+        return np.where(np.isfinite(m), m, 0.0)
+
+
 class SumOverFirstAxis(Blocks):
     """Σ down the columns: each column sums to one instead of each row."""
 
@@ -255,7 +267,7 @@ BUGGY: tuple[Blocks, ...] = tuple(cls() for cls in (
     NoMaxShift, GlobalMaxShift, LseForgetsMax, NegInfNan, LogOfSoftmax, SumNotMean,
     TargetsAsColumns, TargetsAsRows, LogBaseTwo, LogBaseTen, ZeroTimesLogZero,
     SumOverLastAxis, ShiftOverLastAxis, SumOverFirstAxis, SumOverEverything,
-    SumWithoutKeepdims, ShiftWithoutKeepdims))
+    SumWithoutKeepdims, ShiftWithoutKeepdims, ShiftOverFirstAxis))
 
 
 def overridden(blocks: Blocks) -> set[str]:
@@ -297,15 +309,164 @@ def _on(blocks: Blocks, formula: Callable) -> Callable:
 
 
 def compose(formula: Callable, example: tuple,
-            exclude: tuple[str, ...] = ()) -> tuple[Callable, tuple[Twin, ...]]:
+            exclude: tuple[str | type[Blocks], ...] = ()) -> tuple[Callable, tuple[Twin, ...]]:
     """The reference `formula` makes on the right blocks, and a twin for each buggy block whose
-    replaced methods the formula calls on `example` (except those whose misconception is in
-    `exclude`: a mistake the problem's contract makes harmless)."""
+    replaced methods the formula calls on `example` (except those whose misconception, or whose
+    class, is in `exclude`: a mistake the problem's contract makes harmless, such as the sum
+    over the last axis when the formula only ever reduces the last axis)."""
     called = uses(formula, example)
     reference = _on(RIGHT, formula)
     twins = tuple(Twin(b.misconception, _on(b, formula)) for b in BUGGY
-                  if overridden(b) & called and b.misconception not in exclude)
+                  if overridden(b) & called and b.misconception not in exclude
+                  and type(b) not in exclude)
     return reference, twins
+
+
+# --- a symptom: the digits float32 loses -----------------------------------------------------
+
+def float32_digits_lost(case, expected, outcome) -> bool:
+    """`Symptom` test for `lower_precision`: on float64 inputs, the learner's numbers are off by
+    no more than float32 arithmetic makes them (relative 1e-4, plus float32's eps times the size
+    of the inputs), though a float64 answer must be closer. Names answers computed in float32
+    by any route (numpy, torch, a float32 cast in the middle) whose numbers differ from the
+    float32 twin's in the last float32 digits."""
+    return not outcome.raised and _within_float32(case, expected, outcome.value)
+
+
+def _float64_inputs(case) -> list:
+    return [a for a in (*case.args, *case.kwargs.values())
+            if isinstance(a, np.ndarray) and a.dtype == np.float64]
+
+
+def _input_scale(case) -> float:
+    return max((float(np.abs(a[np.isfinite(a)]).max(initial=0.0)) for a in _float64_inputs(case)),
+               default=0.0)
+
+
+def _within_float32(case, expected, got) -> bool:
+    from tutor import checking
+
+    if not _float64_inputs(case):
+        return False
+    try:
+        got = checking.as_array(got).astype(np.float64)
+    except (checking.NotAnArray, TypeError, ValueError):
+        return False
+    e = np.asarray(expected, dtype=np.float64)
+    if got.shape != e.shape or not np.isfinite(got).all() or not np.isfinite(e).all():
+        return False
+    bound = 1e-4 * np.abs(e) + 64 * float(np.finfo(np.float32).eps) * max(_input_scale(case), 1)
+    return bool(np.all(np.abs(got - e) <= bound))
+
+
+# --- a symptom: exponentials that overflow ---------------------------------------------------
+
+def overflowed(case, expected, outcome) -> bool:
+    """`Symptom` test for `no_max_shift`: NaN or ±inf where the answer is finite, on logits whose
+    exponentials overflow their dtype unless each slice's max is subtracted (a logit, or a gap
+    between two, beyond log of the dtype's largest float). Shifting by the mean or by the first
+    entry leaves such a gap above the threshold too, so those variants are named with it."""
+    from tutor import checking
+
+    z = next((a for a in case.args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), None)
+    if z is None or outcome.raised:
+        return False
+    finite = z[np.isfinite(z)].astype(np.float64)
+    limit = float(np.log(np.finfo(z.dtype).max))
+    if not finite.size or max(np.abs(finite).max(), finite.max() - finite.min()) <= limit:
+        return False
+    try:
+        got = checking.as_array(outcome.value).astype(np.float64)
+    except (checking.NotAnArray, TypeError, ValueError):
+        return False
+    e = np.asarray(expected, dtype=np.float64)
+    return got.shape == e.shape and bool(np.any(~np.isfinite(got) & np.isfinite(e)))
+
+
+# --- a family of twins: log(p) kept finite with a constant of the learner's choice -------------
+
+class LogFloored:
+    """What a twin returns for the learners who see log(0) = −inf and patch it with a small
+    constant: log(p + eps) or log(max(p, eps)), then `combine` (pick the targets, average,
+    exponentiate, as the problem asks). The answer is finite but capped near log(eps), and eps
+    is anyone's guess (1e-8, 1e-12, np.finfo(float).eps, 1e-30...), so the twin is the whole
+    family: `agree_floored` finds the eps, if any, that gives the learner's numbers.
+
+    `p` holds the probabilities in the input's own dtype, as the learner computes them. Read as
+    an array, the family is its commonest member, 1e-8 added."""
+
+    EXPONENTS = (-80.0, -1.0)
+    """log10 of the smallest and largest constants tried."""
+
+    def __init__(self, p, combine: Callable):
+        self.p, self.combine = p, combine
+
+    def at(self, eps: float, clip: bool) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            log_p = np.log(np.maximum(self.p, eps)) if clip else np.log(self.p + eps)
+            return np.asarray(self.combine(log_p), dtype=np.float64)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.at(1e-8, clip=False)
+        return a if dtype is None else a.astype(dtype)
+
+    def solve(self, got: np.ndarray, clip: bool) -> float | None:
+        """The eps whose member sums to the same total as `got` (every member is monotone in
+        eps), found by bisection on log10 eps; None when no eps in range does."""
+        target = float(np.sum(got))
+        if not np.isfinite(target):
+            return None
+
+        def sign(t):
+            return np.sign(float(np.sum(self.at(10.0**t, clip))) - target)
+
+        lo, hi = self.EXPONENTS
+        s_lo, s_hi = sign(lo), sign(hi)
+        if np.isnan(s_lo) or np.isnan(s_hi) or s_lo * s_hi > 0:
+            return None
+        for _ in range(64):
+            mid = (lo + hi) / 2
+            if sign(mid) == s_lo:
+                lo = mid
+            else:
+                hi = mid
+        return 10.0**((lo + hi) / 2)
+
+
+COMMON_EPSILONS = (*(10.0**-k for k in range(4, 31)), float(np.finfo(np.float64).eps),
+                   float(np.finfo(np.float32).eps), float(np.finfo(np.float32).tiny))
+"""Constants tried as they are, for outputs that no bisection can aim at."""
+
+
+def agree_floored(twin_value, got, tol, case=None) -> bool:
+    """`Problem.agree` for problems with a `LogFloored` twin: the learner's output is one member
+    of the family; any other twin agrees as the engine's own comparison says.
+
+    On logits of 1e3 and more, an output within float32's rounding of the unfloored value is
+    float32 arithmetic, not a floor (some tiny eps fits any small error of the right sign): not
+    this family there."""
+    from tutor import checking
+
+    if not isinstance(twin_value, LogFloored):
+        return checking.compare_arrays(twin_value, got, tol) is None
+    try:
+        g = checking.as_array(got).astype(np.float64)
+    except (checking.NotAnArray, TypeError, ValueError):
+        return False
+    if np.isnan(g).any():
+        return False
+    if case is not None and _input_scale(case) >= 1e3 and \
+            _within_float32(case, twin_value.at(0.0, False), g):
+        return False
+    # An output no bisection can aim at (a −inf left by an eps that float16 rounds away) is
+    # tried against the common constants, in float16 only.
+    grid = COMMON_EPSILONS if np.asarray(twin_value.p).dtype == np.float16 else ()
+    for clip in (False, True):
+        solved = twin_value.solve(g, clip)
+        for eps in (solved,) if solved is not None else grid:
+            if checking.compare_arrays(twin_value.at(eps, clip), g, tol) is None:
+                return True
+    return False
 
 
 # --- twins as written in another library or precision -----------------------------------------
@@ -347,6 +508,24 @@ def agree_to_float32(twin_value, value, tol, compare=None) -> bool:
 
     loose = checking.Tolerance(max(tol.rtol, 1e-4), max(tol.atol, 1e-6))
     return (compare or checking.compare_arrays)(twin_value, value, loose) is None
+
+
+def in_input_precision(compare: Callable | None = None) -> Callable:
+    """`Problem.compare` that holds an answer to its inputs' precision even when it returns a
+    lower one: float64 logits whose answer comes back in float32 (torch's default dtype) get
+    float64's tolerance, so a float32 computation fails where its error shows, on the probes
+    with close values at large magnitude, and is named `lower_precision` there. `compare` is
+    the problem's own comparison, if it has one."""
+    from tutor import checking
+
+    class _Unset:
+        rtol = atol = None
+
+    def compare_strictly(expected, got, tol, case):
+        inputs = checking.tolerance_for(_Unset, case, None, expected)
+        strict = checking.Tolerance(min(tol.rtol, inputs.rtol), min(tol.atol, inputs.atol))
+        return (compare or checking.compare_arrays)(expected, got, strict)
+    return compare_strictly
 
 
 # --- the shared references, for chapters and widgets ------------------------------------------

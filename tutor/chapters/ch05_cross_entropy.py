@@ -6,160 +6,132 @@ from __future__ import annotations
 import numpy as np
 
 from tutor import checking
-from tutor.chapters import _inputs
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.chapters import _inputs, blocks
+from tutor.chapters.blocks import LogFloored, ShiftOverLastAxis, SumOverLastAxis
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "05_cross_entropy"
 
 
-def _log_softmax(z):
-    """z − logsumexp(z) along the last axis, with the max shift: finite wherever z is."""
-    m = z.max(axis=-1, keepdims=True)
-    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+def _float(z):
+    """z as a float array, keeping float16 and float32 as they are (integers become float64):
+    the references and their twins compute in the input's own dtype, as learners do."""
+    z = np.asarray(z)
+    return z if z.dtype.kind == "f" else z.astype(np.float64)
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    """The stable softmax along the last axis, in the input's own dtype."""
+    return blocks.RIGHT.softmax(_float(z), axis=-1)
+
+
+def _log_softmax(z):
+    """z − logsumexp(z) along the last axis, in the input's own dtype."""
+    return blocks.RIGHT.log_softmax(_float(z), axis=-1)
+
+
+# Named by what they do when no twin's numbers match: float32 arithmetic by any route (numpy,
+# torch, a cast halfway) by the digits it loses; a shift by the mean or the first entry by the
+# overflow it shares with no shift at all.
+_SYMPTOMS = (Symptom("lower_precision", blocks.float32_digits_lost),
+             Symptom("no_max_shift", blocks.overflowed))
+
+# Derived twins that the contract makes harmless: every formula here reduces the last axis of
+# (N, K) logits, and no logits are −inf.
+_LAST_AXIS = ("neg_inf_nan", SumOverLastAxis, ShiftOverLastAxis)
+_BATCH_EXAMPLE = (np.zeros((2, 3)), np.array([0, 1]))
 
 
 # --- cross_entropy -----------------------------------------------------------------------------
 
-def cross_entropy(logits, targets):
+def _cross_entropy(b, logits, targets):
     """Mean over the N rows of LSE(z_n) − z_n[y_n] = −log softmax(z_n)[y_n].
 
     Working from the logits, the loss never forms p_y, so it stays finite when p_y underflows.
     """
-    z = np.asarray(logits, dtype=float)
-    y = np.asarray(targets)
-    N = z.shape[0]
-    m = z.max(axis=1)
-    lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-    return np.mean(lse - z[np.arange(N), y])
+    return b.mean(-b.pick(b.log_softmax(_float(logits), axis=-1), targets))
 
 
-# Buggy twins: each is a mistake learners make, written the way they write it.
+cross_entropy, _ce_derived = blocks.compose(_cross_entropy, example=_BATCH_EXAMPLE,
+                                            exclude=_LAST_AXIS)
+
+
+# Hand-written twins: the variants learners write that no single block gives.
 
 def _lse(z):
     m = z.max(axis=1)
     return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
 
 
-def _ce_summed(logits, targets):
-    z = np.asarray(logits)
-    return np.sum(_lse(z) - z[np.arange(len(z)), targets])
-
-
 def _ce_of_softmax(logits, targets):
-    p = _softmax(np.asarray(logits))
+    p = _softmax(logits)
     return np.mean(_lse(p) - p[np.arange(len(p)), targets])
 
 
 def _ce_picks_columns(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(_lse(z) - z[:, targets])
 
 
 def _ce_picks_columns_keepdims(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(_lse(z)[:, None] - z[:, targets])
 
 
 def _ce_picks_rows(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(_lse(z)[:, None] - z[targets])
 
 
-def _ce_picks_rows_log_softmax(logits, targets):
-    return -np.mean(_log_softmax(np.asarray(logits))[targets])
-
-
 def _ce_swapped_index(logits, targets):
-    return -np.mean(_log_softmax(np.asarray(logits))[targets, np.arange(len(targets))])
+    return -np.mean(_log_softmax(logits)[targets, np.arange(len(targets))])
 
 
 def _ce_take_flat(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(_lse(z) - np.take(z, targets))
 
 
 def _ce_one_based(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(_lse(z) - z[np.arange(len(z)), np.asarray(targets) - 1])
 
 
 def _ce_onehot_columns(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     onehot = np.zeros(z.shape)
     onehot[:, targets] = 1
     return np.mean(-(onehot * _log_softmax(z)).sum(axis=1))
 
 
 def _ce_onehot_rows(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     onehot = np.zeros(z.shape)
     onehot[targets] = 1
     return np.mean(-(onehot * _log_softmax(z)).sum(axis=1))
 
 
-def _ce_no_max_shift(logits, targets):
-    z = np.asarray(logits)
-    return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets])
-
-
-def _ce_global_max(logits, targets):
-    z = np.asarray(logits)
-    m = z.max()
-    lse = m + np.log(np.exp(z - m).sum(axis=1))
-    return np.mean(lse - z[np.arange(len(z)), targets])
-
-
 def _ce_log_of_naive_softmax(logits, targets):
-    e = np.exp(np.asarray(logits))
+    e = np.exp(_float(logits))
     p = e / e.sum(axis=1, keepdims=True)
     return -np.mean(np.log(p[np.arange(len(p)), targets]))
 
 
-def _ce_log_of_softmax(logits, targets):
-    p = _softmax(np.asarray(logits))
-    return -np.mean(np.log(p[np.arange(len(p)), targets]))
-
-
 def _ce_onehot_no_max_shift(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return np.mean(-(np.eye(z.shape[1])[targets] * log_p).sum(axis=1))
 
 
 def _ce_onehot_log_of_softmax(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return np.mean(-(np.eye(z.shape[1])[targets] * np.log(_softmax(z))).sum(axis=1))
 
 
-def _ce_log_of_softmax_clipped(eps):
-    """log(softmax) with the probabilities clipped at eps: finite, but capped at −log(eps)."""
-    def ce(logits, targets):
-        p = np.clip(_softmax(np.asarray(logits)), eps, 1.0)
-        return -np.mean(np.log(p[np.arange(len(p)), targets]))
-    return ce
-
-
-def _ce_log_of_softmax_plus(eps):
-    """log(softmax + eps): finite, but capped at −log(eps)."""
-    def ce(logits, targets):
-        p = _softmax(np.asarray(logits))
-        return -np.mean(np.log(p[np.arange(len(p)), targets] + eps))
-    return ce
-
-
-_EPSILONS = (1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, float(np.finfo(np.float64).eps),
-             1e-16, 1e-20, 1e-30)
-"""The constants learners add to (or clip) probabilities to keep log(0) finite; the fourth from
-the end is np.finfo(float).eps."""
-
-
-_PATCHED_LOGS = [*(lambda p, e=e: np.log(np.clip(p, e, None)) for e in _EPSILONS),
-                 *(lambda p, e=e: np.log(p + e) for e in _EPSILONS)]
+def _ce_floored(logits, targets):
+    """log(softmax) kept finite with a constant of the learner's choice."""
+    rows = np.arange(len(targets))
+    return LogFloored(_softmax(logits), lambda log_p: -np.mean(log_p[rows, targets]))
 
 
 def _targets(rng, N, K, dtype=None):
@@ -181,6 +153,11 @@ def _ce_cases(rng):
     yield case(z.astype(np.float32), y, note="float32")
 
 
+_CLOSE_AT_1E4 = 1e4 + np.array([[0.1234567, 0.2345678, 0.0, 0.3456789],
+                                [0.3, 0.0123457, 0.4567891, 0.2]])
+"""Logits near 1e4 that differ in their decimals: float32 (spacing 0.001 there) loses them."""
+
+
 def _ce_probes():
     """Edge and stability inputs shared by cross_entropy and its gradient."""
     return [
@@ -190,25 +167,37 @@ def _ce_probes():
              note="a batch of two rows"),
         case(np.array([[1000.0, 0.0, 3.0], [2.0, 1.0, 0.0], [1.5, -1.0, 4.0]]),
              np.array([1, 0, 2]), note="a target probability that underflows (margin 1000)"),
+        # The largest logit in every position, rows far apart: a shift by another row's or
+        # column's max, or none, overflows or underflows somewhere.
+        case(np.array([[-900.0, 1.0, 2.0], [3.0, 950.0, -1.0], [0.5, -2.0, -800.0]]),
+             np.array([0, 2, 1]), note="margins of about 900 in every position"),
         case(np.array([[1e4, 1e4 - 1, 1e4 + 2], [-1e4, -1e4 + 3, -1e4 + 1]]), np.array([2, 0]),
              note="huge logits (±1e4)"),
+        # Right for log(softmax) (the target's probability is 1), but e^(2e4) overflows after
+        # any shift other than the row's max (none, the mean, the first entry).
+        case(np.array([[-1e4, 0.0, 1e4], [2.0, 1.0, 0.0]]), np.array([2, 0]),
+             note="logits from −1e4 to 1e4 in one row"),
         case(np.array([[0.3, -1.2]]), np.array([1]), note="N = 1, K = 2"),
         case(np.array([[2.0, 1.0, 0.0, 1.5, -1.0], [0.0, 0.0, 0.0, 0.0, 0.0]], dtype=np.float32),
              np.array([3, 4], dtype=np.int32), note="float32 logits, int32 targets"),
         case(np.array([[1.0, 4.0], [3.0, -2.0], [0.0, 1.0]]), np.array([1, 0, 0], dtype=np.int64),
              note="int64 targets"),
+        case(_CLOSE_AT_1E4.copy(), np.array([1, 2]),
+             note="close logits near 1e4, where float32 loses digits"),
     ]
 
 
 # --- cross_entropy_grad ------------------------------------------------------------------------
 
-def cross_entropy_grad(logits, targets):
+def _cross_entropy_grad(b, logits, targets):
     """∂/∂z of the mean cross-entropy: (softmax(z) − onehot(y)) / N, shape (N, K)."""
-    z = np.asarray(logits, dtype=float)
+    z = _float(logits)
     N, K = z.shape
-    p = _softmax(z)
-    onehot = np.eye(K)[np.asarray(targets)]
-    return (p - onehot) / N
+    return (b.softmax(z, axis=-1) - np.eye(K)[np.asarray(targets)]) / N
+
+
+cross_entropy_grad, _grad_derived = blocks.compose(
+    _cross_entropy_grad, example=_BATCH_EXAMPLE, exclude=_LAST_AXIS)
 
 
 def _onehot(targets, K):
@@ -216,55 +205,49 @@ def _onehot(targets, K):
 
 
 def _grad_summed(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return _softmax(z) - _onehot(targets, z.shape[1])
 
 
 def _grad_flipped(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return (_onehot(targets, z.shape[1]) - _softmax(z)) / len(z)
 
 
 def _grad_flipped_summed(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     return _onehot(targets, z.shape[1]) - _softmax(z)
 
 
 def _grad_columns(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     g = _softmax(z)
     g[:, targets] -= 1
     return g / len(z)
 
 
 def _grad_rows(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     g = _softmax(z)
     g[targets] -= 1
     return g / len(z)
 
 
 def _grad_one_based(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     g = _softmax(z)
     g[np.arange(len(z)), np.asarray(targets) - 1] -= 1
     return g / len(z)
 
 
-def _grad_no_max_shift(logits, targets):
-    z = np.asarray(logits)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True) - _onehot(targets, z.shape[1])) / len(z)
-
-
-def _grad_global_max(logits, targets):
-    z = np.asarray(logits)
-    e = np.exp(z - z.max())
-    return (e / e.sum(axis=1, keepdims=True) - _onehot(targets, z.shape[1])) / len(z)
+def _grad_softmax_over_batch(logits, targets):
+    """Softmax down the columns (axis 0): each class normalised over the batch."""
+    z = _float(logits)
+    return (blocks.RIGHT.softmax(z, axis=0) - _onehot(targets, z.shape[1])) / len(z)
 
 
 def _grad_wrt_probabilities(logits, targets):
-    z = np.asarray(logits)
+    z = _float(logits)
     N = len(z)
     p = _softmax(z)
     g = np.zeros_like(p)
@@ -274,46 +257,45 @@ def _grad_wrt_probabilities(logits, targets):
 
 # --- softmax_jacobian --------------------------------------------------------------------------
 
-def softmax_jacobian(z):
+def _softmax_jacobian(b, z):
     """J[i, j] = ∂p_i/∂z_j = p_i (δ_ij − p_j), that is diag(p) − ppᵀ, for z of shape (K,)."""
-    p = _softmax(np.asarray(z, dtype=float))
+    p = b.softmax(_float(z), axis=-1)
     return np.diag(p) - np.outer(p, p)
 
 
+softmax_jacobian, _jac_derived = blocks.compose(
+    _softmax_jacobian, example=(np.zeros(3),),
+    exclude=("wrong_axis", "missing_keepdims", "global_max_shift", "neg_inf_nan"))
+
+
 def _jac_no_diag(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return -np.outer(p, p)
 
 
 def _jac_p_minus_outer(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return p - np.outer(p, p)
 
 
 def _jac_rows_minus_outer(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return p[:, None] - np.outer(p, p)
 
 
 def _jac_elementwise(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return np.diag(p * (1 - p))
 
 
 def _jac_dot(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return np.diag(p) - p @ p.T
 
 
 def _jac_times_transpose(z):
-    p = _softmax(np.asarray(z))
+    p = _softmax(z)
     return np.diag(p) - p * p.T
-
-
-def _jac_no_max_shift(z):
-    e = np.exp(np.asarray(z))
-    p = e / e.sum()
-    return np.diag(p) - np.outer(p, p)
 
 
 def _jacobian_cases(rng):
@@ -330,21 +312,32 @@ def _jacobian_probes():
         case(np.array([0.0, 0.0, 0.0, 0.0]), note="equal logits"),
         case(np.array([1000.0, 999.0, 998.0]), note="logits near 1000"),
         case(np.array([0.0, -1000.0, 1.0]), note="a probability that underflows"),
+        case(np.array([1000.0, -1000.0, 0.0]), note="logits from −1000 to 1000"),
         case(np.array([3.0]), note="one class"),
         case(np.array([0.5, -0.5], dtype=np.float32), note="float32, K = 2"),
+        case(_CLOSE_AT_1E4[0].copy(), note="close logits near 1e4, where float32 loses digits"),
     ]
 
 
 # --- label_smoothed_cross_entropy --------------------------------------------------------------
 
-def label_smoothed_cross_entropy(logits, targets, eps):
-    """Mean over rows of −Σ_k q_k log p_k with q = (1 − eps)·onehot(y) + eps/K (PyTorch's
-    convention: every class, the target included, gets eps/K)."""
-    z = np.asarray(logits, dtype=float)
-    N, K = z.shape
+def _smoothed_targets(targets, eps, N, K):
+    """(1 − eps)·onehot(y) + eps/K: every class, the target included, gets eps/K."""
     q = np.full((N, K), eps / K)
     q[np.arange(N), np.asarray(targets)] += 1 - eps
-    return np.mean(-(q * _log_softmax(z)).sum(axis=1))
+    return q
+
+
+def _label_smoothed_cross_entropy(b, logits, targets, eps):
+    """Mean over rows of −Σ_k q_k log p_k with q = (1 − eps)·onehot(y) + eps/K (PyTorch's
+    convention: every class, the target included, gets eps/K)."""
+    z = _float(logits)
+    q = _smoothed_targets(targets, eps, *z.shape)
+    return b.mean(-(q * b.log_softmax(z, axis=-1)).sum(axis=1))
+
+
+label_smoothed_cross_entropy, _lsce_derived = blocks.compose(
+    _label_smoothed_cross_entropy, example=(*_BATCH_EXAMPLE, 0.1), exclude=_LAST_AXIS)
 
 
 def _smoothed(z, q):
@@ -352,7 +345,7 @@ def _smoothed(z, q):
 
 
 def _ls_over_k_minus_1(logits, targets, eps):
-    z = np.asarray(logits)
+    z = _float(logits)
     N, K = z.shape
     q = np.full((N, K), eps / (K - 1))
     q[np.arange(N), targets] = 1 - eps
@@ -360,68 +353,33 @@ def _ls_over_k_minus_1(logits, targets, eps):
 
 
 def _ls_plus_over_k_minus_1(logits, targets, eps):
-    z = np.asarray(logits)
+    z = _float(logits)
     N, K = z.shape
     return _smoothed(z, (1 - eps) * np.eye(K)[targets] + eps / (K - 1))
 
 
 def _ls_target_keeps_1_minus_eps(logits, targets, eps):
-    z = np.asarray(logits)
+    z = _float(logits)
     N, K = z.shape
     q = np.full((N, K), eps / K)
     q[np.arange(N), targets] = 1 - eps
     return _smoothed(z, q)
 
 
-def _ls_summed(logits, targets, eps):
-    z = np.asarray(logits)
-    N, K = z.shape
-    q = (1 - eps) * np.eye(K)[targets] + eps / K
-    return np.sum(-(q * _log_softmax(z)).sum(axis=1))
-
-
 def _ls_of_softmax(logits, targets, eps):
-    p = _softmax(np.asarray(logits))
-    N, K = p.shape
-    return _smoothed(p, (1 - eps) * np.eye(K)[targets] + eps / K)
+    p = _softmax(logits)
+    return _smoothed(p, _smoothed_targets(targets, eps, *p.shape))
 
 
-def _ls_log_of_softmax(logits, targets, eps):
-    z = np.asarray(logits)
-    N, K = z.shape
-    q = (1 - eps) * np.eye(K)[targets] + eps / K
-    return np.mean(-(q * np.log(_softmax(z))).sum(axis=1))
-
-
-def _ls_log_patched(log):
-    """The smoothed loss with log(softmax) kept finite by a constant: capped at −log(constant)."""
-    def loss(logits, targets, eps):
-        z = np.asarray(logits)
-        N, K = z.shape
-        q = (1 - eps) * np.eye(K)[targets] + eps / K
-        return np.mean(-(q * log(_softmax(z))).sum(axis=1))
-    return loss
-
-
-def _ls_no_max_shift(logits, targets, eps):
-    z = np.asarray(logits)
-    N, K = z.shape
-    q = (1 - eps) * np.eye(K)[targets] + eps / K
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return np.mean(-(q * log_p).sum(axis=1))
-
-
-def _ls_global_max(logits, targets, eps):
-    z = np.asarray(logits)
-    N, K = z.shape
-    q = (1 - eps) * np.eye(K)[targets] + eps / K
-    m = z.max()
-    log_p = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-    return np.mean(-(q * log_p).sum(axis=1))
+def _ls_floored(logits, targets, eps):
+    """log(softmax) kept finite with a constant of the learner's choice."""
+    p = _softmax(logits)
+    q = _smoothed_targets(targets, eps, *p.shape)
+    return LogFloored(p, lambda log_p: np.mean(-(q * log_p).sum(axis=1)))
 
 
 def _ls_onehot_columns(logits, targets, eps):
-    z = np.asarray(logits)
+    z = _float(logits)
     N, K = z.shape
     onehot = np.zeros((N, K))
     onehot[:, targets] = 1
@@ -446,11 +404,20 @@ def _ls_probes():
              note="eps = 1, a uniform target"),
         case(np.array([[0.0, -1000.0, 2.0], [1.0, 0.0, 1.5]]), np.array([0, 1]), 0.1,
              note="a non-target probability that underflows (margin 1000)"),
+        case(np.array([[-900.0, 1.0, 2.0], [3.0, 950.0, -1.0], [0.5, -2.0, -800.0]]),
+             np.array([0, 2, 1]), 0.3, note="margins of about 900 in every position"),
         case(np.array([[1e4, 1e4 - 1, 1e4 + 2, 1e4 - 3], [-1e4, -1e4 + 3, -1e4 + 1, -1e4 + 2]]),
              np.array([1, 3]), 0.2, note="huge logits (±1e4)"),
+        # Every class counts here, so a spread that overflows a shift by the mean also
+        # underflows some probability, except in a float32 row of 40 just inside both limits:
+        # e^91.5 overflows float32, e^−91.5 does not underflow it.
+        case(np.concatenate([[0.0], np.full(39, -91.5)]).astype(np.float32)[None],
+             np.array([0]), 0.1, note="a float32 row of 40 logits spread by 91.5"),
         case(np.array([[0.3, -1.2]]), np.array([0]), 0.1, note="N = 1, K = 2"),
         case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32),
              np.array([0, 2], dtype=np.int32), 0.1, note="float32 logits, int32 targets"),
+        case(_CLOSE_AT_1E4.copy(), np.array([3, 0]), 0.1,
+             note="close logits near 1e4, where float32 loses digits"),
     ]
 
 
@@ -530,9 +497,8 @@ def _autograd_call(fn, case):
                         "numpy or torch.tensor(...) on a result)")
     loss.reshape(()).backward()
     if z.grad is None:
-        raise TypeError(f"{name} returned a loss that autograd cannot trace back to `logits` "
-                        "(it gives them no gradient): the loss was built from a copy of their "
-                        "values (torch.tensor(...), .tolist(), numpy), not from the tensor itself")
+        raise TypeError("the loss has no path back to `logits`: it was built from a copy of "
+                        "their values (torch.tensor(...), .tolist(), numpy)")
     value = loss.detach().reshape(()).numpy()
     # In the loss's own dtype: a loss computed in float32 is judged at float32 tolerances,
     # as a float32 numpy answer would be.
@@ -632,6 +598,14 @@ def _t_log_of_softmax(logits, targets):
     return -torch.log(_t_pick(torch.softmax(logits, dim=1), targets)).mean()
 
 
+def _t_log_of_whole_softmax(logits, targets):
+    """log of every probability, then the targets picked: where a probability is 0, its log's
+    gradient 0 · (1/0) is NaN, even though that entry is never picked."""
+    import torch
+
+    return -_t_pick(torch.log(torch.softmax(logits, dim=1)), targets).mean()
+
+
 def _t_no_max_shift(logits, targets):
     import torch
 
@@ -683,6 +657,22 @@ def _t_log_of_softmax_one_hot(logits, targets):
     return -(F.one_hot(targets, logits.shape[1]) * log_p).sum(dim=1).mean()
 
 
+def _t_lse_forgets_max(logits, targets):
+    import torch
+
+    m = logits.amax(dim=1, keepdim=True)
+    return (torch.log(torch.exp(logits - m).sum(dim=1)) - _t_pick(logits, targets)).mean()
+
+
+def _t_over_batch(logits, targets):
+    """Log-softmax down the columns (dim=0): each class normalised over the batch."""
+    import torch
+
+    m = logits.amax(dim=0, keepdim=True)
+    log_p = logits - m - torch.log(torch.exp(logits - m).sum(dim=0, keepdim=True))
+    return -_t_pick(log_p, targets).mean()
+
+
 def _t_picks_columns(logits, targets):
     return (_t_lse(logits) - logits[:, targets]).mean()
 
@@ -703,6 +693,8 @@ def _torch_probes():
              note="a target probability that underflows (margin 1000)"),
         case(np.array([[1e4, 1e4 - 1, 1e4 + 2], [-1e4, -1e4 + 3, -1e4 + 1]]), np.array([2, 0]),
              note="huge logits (±1e4)"),
+        case(np.array([[-1e4, 0.0, 1e4], [2.0, 1.0, 0.0]]), np.array([2, 0]),
+             note="logits from −1e4 to 1e4 in one row"),
         case(np.array([[0.3, -1.2]]), np.array([1]), note="N = 1, K = 2"),
         case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32), np.array([0, 2]),
              note="float32"),
@@ -718,25 +710,22 @@ PROBLEMS = [
                   "as a number. It must stay finite and exact when a target's probability "
                   "underflows to 0 (a margin of 1000) and for logits as large as ±1e4.",
         reference=cross_entropy, generate=_ce_cases, probes=_ce_probes,
-        twins=(Twin("sum_not_mean", _ce_summed),
+        twins=(*_ce_derived,
                Twin("softmax_before_ce", _ce_of_softmax),
                Twin("wrong_target_indexing", _ce_picks_columns),
                Twin("wrong_target_indexing", _ce_picks_columns_keepdims),
                Twin("wrong_target_indexing", _ce_picks_rows),
-               Twin("wrong_target_indexing", _ce_picks_rows_log_softmax),
                Twin("wrong_target_indexing", _ce_swapped_index),
                Twin("wrong_target_indexing", _ce_take_flat),
                Twin("wrong_target_indexing", _ce_one_based),
                Twin("wrong_target_indexing", _ce_onehot_columns),
                Twin("wrong_target_indexing", _ce_onehot_rows),
-               Twin("no_max_shift", _ce_no_max_shift),
                Twin("no_max_shift", _ce_log_of_naive_softmax),
                Twin("no_max_shift", _ce_onehot_no_max_shift),
-               Twin("global_max_shift", _ce_global_max),
-               Twin("log_of_softmax", _ce_log_of_softmax),
                Twin("log_of_softmax", _ce_onehot_log_of_softmax),
-               *(Twin("log_of_softmax", _ce_log_of_softmax_clipped(e)) for e in _EPSILONS),
-               *(Twin("log_of_softmax", _ce_log_of_softmax_plus(e)) for e in _EPSILONS)),
+               Twin("log_of_softmax", _ce_floored),
+               Twin("lower_precision", blocks.in_float32(cross_entropy))),
+        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
         hints=("Take the log of the softmax formula before computing anything: "
                "−log(e^(z_y) / Σ_j e^(z_j)) simplifies to something with no division and no "
                "tiny probability in it.",
@@ -754,15 +743,17 @@ PROBLEMS = [
                   "(softmax(logits) − onehot(targets)) / N. It must stay finite for logits as "
                   "large as ±1e4 and margins of 1000.",
         reference=cross_entropy_grad, generate=_ce_cases, probes=_ce_probes,
-        twins=(Twin("sum_not_mean", _grad_summed),
+        twins=(*_grad_derived,
+               Twin("sum_not_mean", _grad_summed),
                Twin("grad_sign", _grad_flipped),
                Twin("grad_sign", _grad_flipped_summed),
                Twin("wrong_target_indexing", _grad_columns),
                Twin("wrong_target_indexing", _grad_rows),
                Twin("wrong_target_indexing", _grad_one_based),
-               Twin("no_max_shift", _grad_no_max_shift),
-               Twin("global_max_shift", _grad_global_max),
-               Twin("grad_wrt_probabilities", _grad_wrt_probabilities)),
+               Twin("wrong_axis", _grad_softmax_over_batch),
+               Twin("grad_wrt_probabilities", _grad_wrt_probabilities),
+               Twin("lower_precision", blocks.in_float32(cross_entropy_grad))),
+        symptoms=_SYMPTOMS,
         hints=("Differentiate one row's loss logsumexp(z) − z_y: the derivative of logsumexp "
                "with respect to z_i is softmax(z)_i, and z_y contributes −1 at i = y only.",
                "So one row's gradient is p − onehot(y). The batch loss is a mean, so every row "
@@ -777,13 +768,15 @@ PROBLEMS = [
                   "J[i, j] = ∂p_i/∂z_j = p_i (δ_ij − p_j), that is diag(p) − ppᵀ. It must be "
                   "exact for logits near 1000 and when a probability underflows to 0.",
         reference=softmax_jacobian, generate=_jacobian_cases, probes=_jacobian_probes,
-        twins=(Twin("jacobian_missing_diag", _jac_no_diag),
+        twins=(*_jac_derived,
+               Twin("jacobian_missing_diag", _jac_no_diag),
                Twin("jacobian_missing_diag", _jac_p_minus_outer),
                Twin("jacobian_missing_diag", _jac_rows_minus_outer),
                Twin("jacobian_elementwise", _jac_elementwise),
                Twin("outer_product_1d", _jac_dot),
                Twin("outer_product_1d", _jac_times_transpose),
-               Twin("no_max_shift", _jac_no_max_shift)),
+               Twin("lower_precision", blocks.in_float32(softmax_jacobian))),
+        symptoms=_SYMPTOMS,
         hints=("Differentiate p_i = e^(z_i) / S with S = Σ_j e^(z_j) by the quotient rule, "
                "once for j = i and once for j ≠ i.",
                "You get p_i(1 − p_i) on the diagonal and −p_i p_j off it: p_i(δ_ij − p_j). "
@@ -802,16 +795,15 @@ PROBLEMS = [
                   "any probability, not only the target's, underflows to 0, and for a batch "
                   "with logits of +1e4 in one row and −1e4 in another.",
         reference=label_smoothed_cross_entropy, generate=_ls_cases, probes=_ls_probes,
-        twins=(Twin("smoothing_over_k_minus_1", _ls_over_k_minus_1),
+        twins=(*_lsce_derived,
+               Twin("smoothing_over_k_minus_1", _ls_over_k_minus_1),
                Twin("smoothing_over_k_minus_1", _ls_plus_over_k_minus_1),
                Twin("smoothing_over_k_minus_1", _ls_target_keeps_1_minus_eps),
-               Twin("sum_not_mean", _ls_summed),
                Twin("softmax_before_ce", _ls_of_softmax),
-               Twin("log_of_softmax", _ls_log_of_softmax),
-               *(Twin("log_of_softmax", _ls_log_patched(log)) for log in _PATCHED_LOGS),
-               Twin("no_max_shift", _ls_no_max_shift),
-               Twin("global_max_shift", _ls_global_max),
-               Twin("wrong_target_indexing", _ls_onehot_columns)),
+               Twin("log_of_softmax", _ls_floored),
+               Twin("wrong_target_indexing", _ls_onehot_columns),
+               Twin("lower_precision", blocks.in_float32(label_smoothed_cross_entropy))),
+        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
         hints=("Write the smoothed target q as a matrix: eps/K everywhere, plus 1 − eps at each "
                "row's target. Then the loss is a weighted sum of log-probabilities.",
                "Every class now has weight at least eps/K, so every log p_k counts, not only the "
@@ -840,12 +832,15 @@ PROBLEMS = [
                Twin("softmax_before_ce", _t_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax_one_hot),
+               Twin("log_of_softmax", _t_log_of_whole_softmax),
                *(Twin("log_of_softmax", _t_log_patched(e, clip)) for e, clip in _TORCH_PATCHES),
                Twin("no_max_shift", _t_no_max_shift),
                Twin("no_max_shift", _t_log_of_naive_softmax),
                Twin("global_max_shift", _t_global_max),
                Twin("no_max_shift", _t_no_max_shift_one_hot),
-               Twin("wrong_target_indexing", _t_picks_columns)),
+               Twin("wrong_target_indexing", _t_picks_columns),
+               Twin("lse_forgets_max", _t_lse_forgets_max),
+               Twin("wrong_axis", _t_over_batch)),
         hints=("Write the numpy cross_entropy again with torch operations: the same "
                "logsumexp(z) − z_y per row, the same mean. Autograd differentiates whatever "
                "you build, as long as you stay in torch.",
