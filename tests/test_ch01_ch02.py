@@ -171,8 +171,9 @@ def probs_to_logits_loops(p, axis=-1):
     return np.moveaxis(out, -1, axis)
 
 
-def probs_to_logits_torch_float32(p, axis=-1):
-    """torch.tensor of a list is float32: the smallest probe probabilities must be float32 numbers."""
+def w_probs_to_logits_torch_float32(p, axis=-1):
+    """torch.tensor of a list is float32: right to float32's precision, which is not enough for
+    float64 probabilities 2e-8 apart (their logits ±2e-8 become 0)."""
     import torch
 
     log_p = torch.log(torch.tensor(np.asarray(p).tolist()))
@@ -200,8 +201,7 @@ RIGHT = [
                                        two_class_loops)
 ] + [
     ("probs_to_logits", f) for f in (probs_to_logits_gmean, probs_to_logits_torch,
-                                     probs_to_logits_loops, probs_to_logits_from_max,
-                                     probs_to_logits_torch_float32)
+                                     probs_to_logits_loops, probs_to_logits_from_max)
 ]
 
 
@@ -747,6 +747,12 @@ def e_two_class_difference_in_float32(a, b):
     return special.expit(np.asarray(d, dtype=np.float64))
 
 
+def e_two_class_torch_float32(a, b):
+    import torch
+
+    return torch.sigmoid(torch.tensor(np.asarray(a).tolist()) - torch.as_tensor(b))
+
+
 def e_two_class_shift_by_b(a, b):
     """Shifted by b rather than by the larger logit: e^(a − b) overflows when a is far above."""
     ea, eb = np.exp(np.subtract(a, b)), np.exp(np.subtract(b, b))
@@ -799,12 +805,14 @@ EDGE_WRONG = [
     ("bce_with_logits", e_bce_mean_last_axis, None),
     ("two_class_softmax", e_two_class_difference_in_float32, "lower_precision"),
     ("two_class_softmax", e_two_class_shift_by_b, "no_max_shift"),
+    ("two_class_softmax", e_two_class_torch_float32, "lower_precision"),
     ("two_class_softmax", e_two_class_squeezed, None),
     ("softmax", e_softmax_squeezed, None),
     ("softmax", e_softmax_float16, None),
     ("softmax", e_softmax_moved_not_back, None),
     ("probs_to_logits", e_logits_float32_cast_back, "lower_precision"),
     ("probs_to_logits", e_logits_median, None),
+    ("probs_to_logits", w_probs_to_logits_torch_float32, "lower_precision"),
     ("probs_to_logits", e_logits_squeezed, None),
 ]
 

@@ -760,6 +760,10 @@ def e_softmax_float32_cast_back(z, axis=-1):
     return torch.softmax(t, dim=axis).double()
 
 
+def e_softmax_torch_float32(z, axis=-1):
+    return torch.softmax(torch.tensor(np.asarray(z).tolist()), dim=axis)
+
+
 def e_softmax_squeezed(z, axis=-1):
     return np.squeeze(special.softmax(z, axis=axis))
 
@@ -780,6 +784,10 @@ def e_lse_float32_cast_back(z, axis=-1, keepdims=False):
     return torch.logsumexp(t, dim=axis, keepdim=keepdims).double()
 
 
+def e_lse_torch_float32(z, axis=-1, keepdims=False):
+    return torch.logsumexp(torch.tensor(np.asarray(z).tolist()), dim=axis, keepdim=keepdims)
+
+
 def e_lse_squeezed(z, axis=-1, keepdims=False):
     out = special.logsumexp(z, axis=axis, keepdims=True)
     return out if keepdims else np.squeeze(out)
@@ -798,9 +806,11 @@ EDGE_WRONG = [
     ("stable_softmax", e_softmax_clipped_at_25, "clips_logits"),
     ("stable_softmax", e_softmax_float32_cast_back, "lower_precision"),
     ("stable_softmax", e_softmax_squeezed, None),
+    ("stable_softmax", e_softmax_torch_float32, "lower_precision"),
     ("logsumexp", e_lse_shift_by_mean, "no_max_shift"),
     ("logsumexp", e_lse_float32_cast_back, "lower_precision"),
     ("logsumexp", e_lse_squeezed, None),
+    ("logsumexp", e_lse_torch_float32, "lower_precision"),
     ("logsumexp", e_lse_keepdims_at_the_end, "keepdims_ignored"),
 ]
 

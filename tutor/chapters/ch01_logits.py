@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from tutor.chapters import _inputs
-from tutor.chapters.blocks import agree_to_float32, in_float32
+from tutor.chapters.blocks import agree_to_float32, in_float32, in_input_precision
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "01_logits"
@@ -314,7 +314,7 @@ PROBLEMS = [
         twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds),
                Twin("wrong_log_base", _logit_log10), Twin("wrong_log_base", _logit_log2),
                Twin("lower_precision", in_float32(_logit_in_dtype))),
-        agree=agree_to_float32,
+        compare=in_input_precision(), agree=agree_to_float32,
         hints=("The odds of p are p / (1 − p); the logit is their natural log.",
                "np.log(p / (1 - p)), or more accurately near p = 1: np.log(p) - np.log1p(-p)."),
     ),
@@ -336,7 +336,7 @@ PROBLEMS = [
                Twin("sigmoid_sign", _shift_sigmoid_flipped),
                Twin("odds_inverted", _shift_odds_inverted),
                Twin("lower_precision", in_float32(_shift_in_dtype))),
-        agree=agree_to_float32,
+        compare=in_input_precision(), agree=agree_to_float32,
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
                "probability itself is not multiplied by anything simple.",
