@@ -23,6 +23,7 @@ BEYOND = {
     "03_stability": ("fix_the_logsumexp", "logsumexp_grad", "ensemble_log_probs"),
     "04_log_softmax": ("fix_the_log_softmax", "mean_token_log_prob", "log_softmax_vjp"),
     "05_cross_entropy": ("fix_the_loss", "smoothed_loss_floor", "softmax_classifier_grad"),
+    "06_temperature": ("nucleus_size", "entropy_temperature_grad", "temperature_for_entropy"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -392,6 +393,72 @@ def classifier_loops(X, y, W, b):
     return grad
 
 
+def nucleus_loops(logits, p):
+    out = []
+    for row in np.asarray(logits, dtype=float).tolist():
+        m = max(row)
+        e = sorted((math.exp(v - m) for v in row), reverse=True)
+        total, k = 0.0, 0
+        while k < len(e) and total < p * sum(e):
+            total, k = total + e[k], k + 1
+        out.append(max(k, 1))
+    return np.array(out)
+
+
+def nucleus_torch(logits, p):
+    import torch
+
+    probs = torch.softmax(torch.as_tensor(logits), dim=-1)
+    mass = torch.cumsum(torch.sort(probs, dim=-1, descending=True).values, dim=-1)
+    return torch.clamp((mass < p).sum(dim=-1) + 1, max=probs.shape[-1])
+
+
+def entropy_grad_autograd(z, T):
+    import torch
+
+    t = torch.tensor(float(T), dtype=torch.float64, requires_grad=True)
+    log_p = torch.log_softmax(torch.as_tensor(z) / t, dim=-1)
+    H = -(log_p.exp() * log_p).sum(dim=-1)
+    rows = H.reshape(-1)
+    grads = [torch.autograd.grad(h, t, retain_graph=True)[0] for h in rows]
+    return torch.stack(grads).reshape(H.shape)
+
+
+def entropy_grad_loops(z, T):
+    def one(row):
+        x = [v / T for v in row]
+        m = max(x)
+        e = [math.exp(v - m) for v in x]
+        p = [v / sum(e) for v in e]
+        mean = sum(pi * zi for pi, zi in zip(p, row, strict=True))
+        return sum(pi * (zi - mean) ** 2 for pi, zi in zip(p, row, strict=True)) / T**3
+    z = np.asarray(z, dtype=float)
+    return np.array([one(r) for r in z.reshape(-1, z.shape[-1])]).reshape(z.shape[:-1])
+
+
+def temperature_brentq(z, H):
+    from scipy.optimize import brentq
+    from scipy.special import softmax
+
+    def gap(log_t):
+        p = softmax(np.asarray(z) / np.exp(log_t))
+        return -np.sum(p * np.log(np.where(p > 0, p, 1.0))) - H
+    return math.exp(brentq(gap, -15, 15, xtol=1e-12))
+
+
+def temperature_bisect_loops(z, H):
+    z = [float(v) for v in z]
+    lo, hi = 1e-6, 1e6
+    for _ in range(200):
+        T = math.sqrt(lo * hi)
+        m = max(z)
+        e = [math.exp((v - m) / T) for v in z]
+        S = sum(e)
+        entropy = -sum(v / S * math.log(v / S) for v in e if v > 0)
+        lo, hi = (T, hi) if entropy < H else (lo, T)
+    return math.sqrt(lo * hi)
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -418,6 +485,11 @@ STYLES = [
     ("smoothed_loss_floor", floor_loops), ("smoothed_loss_floor", floor_scipy),
     ("smoothed_loss_floor", floor_torch),
     ("softmax_classifier_grad", classifier_autograd), ("softmax_classifier_grad", classifier_loops),
+    ("nucleus_size", nucleus_loops), ("nucleus_size", nucleus_torch),
+    ("entropy_temperature_grad", entropy_grad_autograd),
+    ("entropy_temperature_grad", entropy_grad_loops),
+    ("temperature_for_entropy", temperature_brentq),
+    ("temperature_for_entropy", temperature_bisect_loops),
 ]
 
 

@@ -479,6 +479,14 @@ CATALOGUE: dict[str, Misconception] = {
            "∂L/∂z = (P − Y)/N already divided by N, summing gives the mean once. Averaging "
            "(P − Y)/N again divides by N twice.",
            "05_cross_entropy", "The gradient p − y"),
+        _m("filter_on_logits", "Logits added up as if they were probabilities",
+           "Top-p adds up probabilities: softmax the logits first, then sort and accumulate. "
+           "Logits can be negative and do not sum to one.",
+           "06_temperature", "Top-k and top-p"),
+        _m("variance_not_weighted", "An unweighted variance",
+           "dH/dT = Var_p(z)/T³ uses the variance of z under p = softmax(z/T): "
+           "Σ p_i (z_i − Σ p_j z_j)², not np.var(z), which weighs every class by 1/K.",
+           "06_temperature", "Entropy"),
     ]
 }
 

@@ -1548,3 +1548,208 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: apply top-p, derive then check numerically, apply entropy.
+# They are declared after everything above and added to PROBLEMS at the end of this section.
+
+# --- nucleus_size: apply ------------------------------------------------------------------------
+
+def nucleus_size(logits, p):
+    """How many tokens top-p keeps in each row: the smallest k whose k most probable tokens
+    hold at least p of the probability."""
+    probs = softmax(np.asarray(logits, dtype=float), axis=-1)
+    mass = np.cumsum(-np.sort(-probs, axis=-1), axis=-1)
+    return np.minimum(np.sum(mass < p, axis=-1) + 1, probs.shape[-1]).astype(np.int64)
+
+
+def _nucleus_excludes_crossing(logits, p):
+    mass = np.cumsum(-np.sort(-softmax(logits, axis=-1), axis=-1), axis=-1)
+    return np.maximum(np.sum(mass < p, axis=-1), 1).astype(np.int64)
+
+
+def _nucleus_keeps_extra(logits, p):
+    probs = softmax(logits, axis=-1)
+    mass = np.cumsum(-np.sort(-probs, axis=-1), axis=-1)
+    return np.minimum(np.sum(mass <= p, axis=-1) + 2, probs.shape[-1]).astype(np.int64)
+
+
+def _nucleus_unsorted(logits, p):
+    probs = softmax(logits, axis=-1)
+    mass = np.cumsum(probs, axis=-1)
+    return np.minimum(np.sum(mass < p, axis=-1) + 1, probs.shape[-1]).astype(np.int64)
+
+
+def _nucleus_on_logits(logits, p):
+    z = np.asarray(logits, dtype=float)
+    mass = np.cumsum(-np.sort(-z, axis=-1), axis=-1)
+    return np.minimum(np.sum(mass < p, axis=-1) + 1, z.shape[-1]).astype(np.int64)
+
+
+def _nucleus_cases(rng):
+    for _ in range(4):
+        N, V = _inputs.shape(rng, 2, low=3, high=12)
+        yield case(_inputs.logits(rng, (N, V), scale=float(rng.uniform(0.5, 3))),
+                   float(rng.uniform(0.3, 0.97)))
+
+
+def _nucleus_probes():
+    return [
+        case(np.log(np.array([[0.1, 0.5, 0.15, 0.25]])), 0.7, note="0.5 + 0.25 crosses 0.7"),
+        case(np.log(np.array([[0.4, 0.3, 0.2, 0.1], [0.05, 0.05, 0.1, 0.8]])), 0.85,
+             note="a batch of two rows"),
+        case(np.array([[2.0, 1.0, 0.5, -0.5, -1.0]]), 0.999, note="p = 0.999"),
+    ]
+
+
+# --- entropy_temperature_grad: derive, then check numerically -----------------------------------
+
+def entropy_temperature_grad(z, T):
+    """dH/dT of H(T) = entropy(softmax(z / T)) along the last axis: with β = 1/T,
+    dH/dβ = −β·Var_p(z), and dβ/dT = −1/T², so dH/dT = Var_p(z) / T³."""
+    z = np.asarray(z, dtype=float)
+    p = softmax(z / T, axis=-1)
+    mean = np.sum(p * z, axis=-1, keepdims=True)
+    return np.sum(p * (z - mean) ** 2, axis=-1) / T**3
+
+
+def _entropy_grad_flipped(z, T):
+    return -entropy_temperature_grad(z, T)
+
+
+def _entropy_grad_in_beta(z, T):
+    return -entropy_temperature_grad(z, T) * T**2
+
+
+def _entropy_grad_unweighted(z, T):
+    return np.var(np.asarray(z, dtype=float), axis=-1) / T**3
+
+
+def _entropy_grad_bits(z, T):
+    return entropy_temperature_grad(z, T) / np.log(2)
+
+
+def _entropy_grad_cases(rng):
+    for ndim in (1, 2, 2):
+        z = _inputs.logits(rng, _inputs.shape(rng, ndim), scale=2.0)
+        yield case(z, float(np.exp(rng.uniform(-0.7, 1.2))))
+
+
+def _entropy_grad_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), 1.0, note="the lesson's (2, 1, 0) at T = 1"),
+        case(np.array([[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]]), 0.5, note="a uniform row: 0"),
+        case(np.array([1000.0, 999.0, 0.0]), 2.0, note="logits near 1000"),
+    ]
+
+
+# --- temperature_for_entropy: apply -------------------------------------------------------------
+
+def temperature_for_entropy(z, H):
+    """The T > 0 at which softmax(z / T) has entropy H nats (0 < H < log K, z's largest entry
+    unique). H(T) grows with T, so bisect on log T."""
+    z = np.asarray(z, dtype=float)
+    u = (z - z.max()) / (float(np.ptp(z)) or 1.0)     # in [−1, 0]: T is found relative to ptp
+
+    def H_at(log_t):
+        x = u[None, :] / np.exp(log_t)[:, None]
+        e = np.exp(x)
+        S = e.sum(axis=1)
+        return np.log(S) - (e * x).sum(axis=1) / S
+
+    # A bisection 32 points at a time: each round narrows the interval of log T 32-fold.
+    lo, hi = -12.0, 12.0
+    for _ in range(7):
+        grid = np.linspace(lo, hi, 33)
+        i = int(np.clip(np.searchsorted(H_at(grid), H), 1, 32))
+        lo, hi = grid[i - 1], grid[i]
+    return (float(np.ptp(z)) or 1.0) * float(np.exp((lo + hi) / 2))
+
+
+def _temperature_bits(z, H):
+    return temperature_for_entropy(z, H * np.log(2))
+
+
+def _temperature_reciprocal(z, H):
+    return 1 / temperature_for_entropy(z, H)
+
+
+def _temperature_entropy_cases(rng):
+    for _ in range(3):
+        K = int(rng.integers(3, 12))
+        z = _inputs.logits(rng, (K,), scale=float(rng.uniform(0.5, 4)))
+        yield case(z, float(rng.uniform(0.15, 0.9) * np.log(K)))
+
+
+def _temperature_entropy_probes():
+    return [
+        case(np.array([2.0, 1.0, 0.0]), 0.8018, note="(2, 1, 0) at its T = 1 entropy"),
+        case(np.array([3.0, 1.0, -2.0, 0.0, 0.5]), 1.0, note="one nat over five tokens"),
+        case(np.array([200.0, 100.0, 0.0]), 0.5, note="logits in the hundreds"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="nucleus_size", chapter=CHAPTER, signature="nucleus_size(logits, p)",
+        difficulty="easy", points=1,
+        statement="How many tokens does top-p keep? For logits (N, V) and a number p in (0, 1), "
+                  "return for each row the smallest k such that its k most probable tokens "
+                  "hold at least p of the probability (the token that crosses p counts), as "
+                  "whole numbers, shape (N,).",
+        reference=nucleus_size, generate=_nucleus_cases, probes=_nucleus_probes,
+        twins=(Twin("top_p_excludes_crossing", _nucleus_excludes_crossing),
+               Twin("top_p_keeps_extra", _nucleus_keeps_extra),
+               Twin("top_p_unsorted", _nucleus_unsorted),
+               Twin("filter_on_logits", _nucleus_on_logits)),
+        hints=("Probabilities first (softmax of each row), then sort them from the largest "
+               "down and add them up as you go.",
+               "np.cumsum of the sorted probabilities: k is the first position where the "
+               "running total reaches p, counted from 1.",
+               "mass = np.cumsum(-np.sort(-probs, axis=1), axis=1); "
+               "return (mass < p).sum(axis=1) + 1"),
+    ),
+    Problem(
+        id="entropy_temperature_grad", chapter=CHAPTER,
+        signature="entropy_temperature_grad(z, T)", difficulty="medium", points=2,
+        statement="Derive, then check numerically: how fast does the entropy H(T) of "
+                  "softmax(z / T) (in nats) grow with the temperature? Return dH/dT for each "
+                  "row of z (the last axis the classes), shape z.shape[:-1], for a number "
+                  "T > 0. Compare with a centred difference of your `entropy` before you run "
+                  "the check. Exact for logits near 1000.",
+        reference=entropy_temperature_grad, generate=_entropy_grad_cases,
+        probes=_entropy_grad_probes,
+        twins=(Twin("grad_sign", _entropy_grad_flipped),
+               Twin("chain_rule_inner_dropped", _entropy_grad_in_beta),
+               Twin("variance_not_weighted", _entropy_grad_unweighted),
+               Twin("wrong_log_base", _entropy_grad_bits)),
+        hints=("Write H with β = 1/T: H = LSE(βz) − β Σ p_i z_i. Differentiate in β first "
+               "(∂LSE(βz)/∂β = Σ p_i z_i, and ∂p_i/∂β = p_i(z_i − Σ p_j z_j)).",
+               "dH/dβ = −β·Var_p(z), the variance of z under p. Then dH/dT = dH/dβ · dβ/dT, "
+               "with dβ/dT = −1/T².",
+               "p = softmax(z / T); mean = (p * z).sum(-1, keepdims=True); "
+               "return (p * (z - mean) ** 2).sum(-1) / T**3"),
+    ),
+    Problem(
+        id="temperature_for_entropy", chapter=CHAPTER, signature="temperature_for_entropy(z, H)",
+        difficulty="hard", points=3, rtol=1e-4,
+        statement="Pick the temperature: for logits z of shape (K,) (one largest entry) and a "
+                  "target entropy H in nats with 0 < H < log K, return the T > 0 at which "
+                  "softmax(z / T) has entropy H, to a relative 1e-4. For (2, 1, 0), H = 0.8018 "
+                  "gives T = 1. It must work for logits in the hundreds.",
+        reference=temperature_for_entropy, generate=_temperature_entropy_cases,
+        probes=_temperature_entropy_probes,
+        twins=(Twin("wrong_log_base", _temperature_bits),
+               Twin("temperature_multiplies", _temperature_reciprocal)),
+        hints=("The entropy grows steadily with T, from 0 (T → 0, argmax) to log K (T → ∞, "
+               "uniform). A steadily growing function can be searched.",
+               "Bisect: keep an interval [lo, hi] of T (better of log T, since T spans many "
+               "scales) with H(lo) < H < H(hi), and halve it about 60 times.",
+               "lo, hi = -10.0, 10.0  (log T, times np.ptp(z) for the scale); for _ in "
+               "range(80): mid = (lo + hi) / 2; if entropy(z / (s * np.exp(mid))) < H: lo = "
+               "mid, else: hi = mid"),
+    ),
+]
+
+PROBLEMS += _BEYOND
