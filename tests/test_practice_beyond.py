@@ -24,6 +24,7 @@ BEYOND = {
     "04_log_softmax": ("fix_the_log_softmax", "mean_token_log_prob", "log_softmax_vjp"),
     "05_cross_entropy": ("fix_the_loss", "smoothed_loss_floor", "softmax_classifier_grad"),
     "06_temperature": ("nucleus_size", "entropy_temperature_grad", "temperature_for_entropy"),
+    "07_attention_masking": ("fix_the_padding_weights", "packed_batch_mask", "attention_grad_q"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -459,6 +460,68 @@ def temperature_bisect_loops(z, H):
     return math.sqrt(lo * hi)
 
 
+def padding_weights_loops(scores, lengths):
+    scores = np.asarray(scores, dtype=float)
+    out = np.zeros_like(scores)
+    for b, n in enumerate(lengths):
+        for i in range(scores.shape[1]):
+            row = scores[b, i, :n]
+            e = np.exp(row - row.max())
+            out[b, i, :n] = e / e.sum()
+    return out
+
+
+def padding_weights_torch(scores, lengths):
+    import torch
+
+    s = torch.as_tensor(scores)
+    keep = torch.arange(s.shape[-1])[None, :] < torch.as_tensor(lengths)[:, None]
+    return torch.softmax(s.masked_fill(~keep[:, None, :], float("-inf")), dim=-1)
+
+
+def packed_loops(lengths):
+    n = sum(lengths)
+    starts = np.cumsum([0, *lengths[:-1]])
+    mask = np.zeros((n, n), dtype=bool)
+    for start, length in zip(starts, lengths, strict=True):
+        for i in range(start, start + length):
+            for j in range(start, i + 1):
+                mask[i, j] = True
+    return mask
+
+
+def packed_torch(lengths):
+    import torch
+
+    doc = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    n = doc.numel()
+    return (doc[:, None] == doc[None, :]) & torch.ones(n, n, dtype=torch.bool).tril()
+
+
+def grad_q_autograd(q, k, v, grad_out):
+    import torch
+    import torch.nn.functional as F
+
+    qt = torch.tensor(np.asarray(q, dtype=float), requires_grad=True)
+    out = F.scaled_dot_product_attention(qt, torch.as_tensor(k), torch.as_tensor(v))
+    out.backward(torch.as_tensor(grad_out))
+    return qt.grad
+
+
+def grad_q_jacobian(q, k, v, grad_out):
+    q, k, v, g = (np.asarray(a, dtype=float) for a in (q, k, v, grad_out))
+    d = q.shape[-1]
+    dq = np.zeros_like(q)
+    for idx in np.ndindex(q.shape[:-2]):
+        for i in range(q.shape[-2]):
+            s = k[idx] @ q[idx][i] / math.sqrt(d)
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            J = np.diag(p) - np.outer(p, p)
+            dq[idx][i] = k[idx].T @ (J @ (v[idx] @ g[idx][i])) / math.sqrt(d)
+    return dq
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -490,6 +553,10 @@ STYLES = [
     ("entropy_temperature_grad", entropy_grad_loops),
     ("temperature_for_entropy", temperature_brentq),
     ("temperature_for_entropy", temperature_bisect_loops),
+    ("fix_the_padding_weights", padding_weights_loops),
+    ("fix_the_padding_weights", padding_weights_torch),
+    ("packed_batch_mask", packed_loops), ("packed_batch_mask", packed_torch),
+    ("attention_grad_q", grad_q_autograd), ("attention_grad_q", grad_q_jacobian),
 ]
 
 

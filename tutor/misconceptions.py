@@ -487,6 +487,14 @@ CATALOGUE: dict[str, Misconception] = {
            "dH/dT = Var_p(z)/T³ uses the variance of z under p = softmax(z/T): "
            "Σ p_i (z_i − Σ p_j z_j)², not np.var(z), which weighs every class by 1/K.",
            "06_temperature", "Entropy"),
+        _m("packing_crosses_documents", "Packed sequences that see each other",
+           "A causal mask over a packed row lets a token attend the end of the previous "
+           "sequence; combine it with 'same sequence' (a block-diagonal mask) using &.",
+           "07_attention_masking", "Combining masks by broadcasting"),
+        _m("packed_not_causal", "Packed sequences without the causal part",
+           "The block-diagonal 'same sequence' mask keeps every token of a sequence, future "
+           "ones included; combine it with the causal mask j ≤ i using &.",
+           "07_attention_masking", "Combining masks by broadcasting"),
     ]
 }
 

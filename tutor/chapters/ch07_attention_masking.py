@@ -974,3 +974,231 @@ QUIZZES = [
                     "Masking the score with −inf first gives softmax(2, 1) = (0.731, 0.269).",
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: find the bug, apply masks to a packed batch, derive then check
+# numerically. They are declared after everything above and added to PROBLEMS at the end.
+
+# --- fix_the_padding_weights: find the bug ------------------------------------------------------
+
+def _masked_weights(scores, keep):
+    """Softmax over the last axis of scores where keep is True (no row fully masked here)."""
+    s = np.where(keep, np.asarray(scores, dtype=float), -np.inf)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def fix_the_padding_weights(scores, lengths):
+    """Attention weights over the keys of a padded batch: scores (B, L, L), keys at positions
+    ≥ lengths[b] hidden from every query of sequence b."""
+    L = np.shape(scores)[-1]
+    keep = np.arange(L)[None, :] < np.asarray(lengths)[:, None]
+    return _masked_weights(scores, keep[:, None, :])
+
+
+def _padding_weights_shown(scores, lengths):
+    """The code the practice notebook shows: the (B, L) mask lined up with the queries."""
+    B, L, _ = scores.shape
+    keep = np.arange(L)[None, :] < np.asarray(lengths)[:, None]
+    s = np.where(keep[:, :, None], scores, -1e9)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _padding_weights_inverted(scores, lengths):
+    L = np.shape(scores)[-1]
+    keep = np.arange(L)[None, :] >= np.asarray(lengths)[:, None]
+    s = np.where(keep[:, None, :], scores, -1e9)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _padding_weights_off_by_one(scores, lengths):
+    L = np.shape(scores)[-1]
+    keep = np.arange(L)[None, :] <= np.asarray(lengths)[:, None]
+    return _masked_weights(scores, keep[:, None, :])
+
+
+def _padding_weights_cases(rng):
+    for _ in range(3):
+        B, L = _inputs.shape(rng, 2)
+        lengths = rng.integers(1, L + 1, B)
+        lengths[0] = max(1, L - 2)
+        yield case(_inputs.logits(rng, (B, L, L), scale=2.0), lengths)
+
+
+def _padding_weights_probes():
+    return [
+        case(np.zeros((2, 3, 3)), np.array([3, 1]), note="equal scores, lengths 3 and 1"),
+        case(np.arange(18.0).reshape(2, 3, 3) % 4, np.array([2, 3]),
+             note="one padded position"),
+    ]
+
+
+# --- packed_batch_mask: apply ---------------------------------------------------------------------
+
+def packed_batch_mask(lengths):
+    """Sequences of these lengths packed one after another into one row of n = Σ lengths
+    positions: (n, n), True where query i may attend key j, that is j ≤ i within i's own
+    sequence."""
+    doc = np.repeat(np.arange(len(lengths)), np.asarray(lengths))
+    n = doc.size
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    return (doc[:, None] == doc[None, :]) & (j <= i)
+
+
+def _packed_causal_only(lengths):
+    n = int(np.sum(lengths))
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+def _packed_blocks_only(lengths):
+    doc = np.repeat(np.arange(len(lengths)), np.asarray(lengths))
+    return doc[:, None] == doc[None, :]
+
+
+def _packed_no_diagonal(lengths):
+    n = int(np.sum(lengths))
+    return packed_batch_mask(lengths) & ~np.eye(n, dtype=bool)
+
+
+def _packed_upper(lengths):
+    return packed_batch_mask(lengths).T
+
+
+def _packed_inverted(lengths):
+    return ~packed_batch_mask(lengths)
+
+
+def _packed_cases(rng):
+    for _ in range(3):
+        yield case([int(x) for x in rng.integers(1, 6, int(rng.integers(2, 5)))])
+
+
+def _packed_probes():
+    return [
+        case([3, 2], note="two sequences, 3 and 2 tokens"),
+        case([1, 1, 2], note="sequences of one token"),
+        case([4], note="a single sequence: plain causal"),
+    ]
+
+
+# --- attention_grad_q: derive, then check numerically -------------------------------------------
+
+def _attention_forward(q, k, v, scale):
+    S = q @ np.swapaxes(k, -1, -2) * scale
+    return blocks.softmax(S, axis=-1)
+
+
+def attention_grad_q(q, k, v, grad_out):
+    """∂L/∂q for O = softmax(q kᵀ/√d) v, given grad_out = ∂L/∂O: dP = dO vᵀ, then back through
+    each softmax row, dS = P ⊙ (dP − Σ_j dP ⊙ P), and dq = dS k / √d."""
+    q, k, v, dO = (np.asarray(a, dtype=float) for a in (q, k, v, grad_out))
+    scale = 1 / math.sqrt(q.shape[-1])
+    P = _attention_forward(q, k, v, scale)
+    dP = dO @ np.swapaxes(v, -1, -2)
+    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
+    return dS @ k * scale
+
+
+def _grad_q_with(scale_of, backward):
+    def grad(q, k, v, grad_out):
+        q, k, v, dO = (np.asarray(a, dtype=float) for a in (q, k, v, grad_out))
+        scale = scale_of(q.shape[-1])
+        P = _attention_forward(q, k, v, scale)
+        dP = dO @ np.swapaxes(v, -1, -2)
+        return backward(P, dP) @ k * scale
+    return grad
+
+
+def _right_backward(P, dP):
+    return P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
+
+
+_grad_q_no_sqrt_d = _grad_q_with(lambda d: 1.0, _right_backward)
+_grad_q_by_d = _grad_q_with(lambda d: 1 / d, _right_backward)
+_grad_q_elementwise = _grad_q_with(lambda d: 1 / math.sqrt(d), lambda P, dP: P * (1 - P) * dP)
+_grad_q_no_diag = _grad_q_with(lambda d: 1 / math.sqrt(d),
+                               lambda P, dP: -P * np.sum(dP * P, axis=-1, keepdims=True))
+
+
+def _grad_q_cases(rng):
+    for batch in ((), (), (2,)):
+        Lq, Lk, d, dv = (int(x) for x in rng.integers(2, 7, 4))
+        yield case(rng.normal(0, 1, (*batch, Lq, d)), rng.normal(0, 1, (*batch, Lk, d)),
+                   rng.normal(0, 1, (*batch, Lk, dv)), rng.normal(0, 1, (*batch, Lq, dv)))
+
+
+def _grad_q_probes():
+    q = np.array([[1.0, 0.0], [0.0, 2.0]])
+    k = np.array([[1.0, 1.0], [0.0, -1.0], [2.0, 0.0]])
+    v = np.array([[1.0], [2.0], [-1.0]])
+    return [
+        case(q, k, v, np.ones((2, 1)), note="two queries, three keys"),
+        case(q * 100, k, v, np.ones((2, 1)), note="scores in the hundreds"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_padding_weights", chapter=CHAPTER,
+        signature="fix_the_padding_weights(scores, lengths)", difficulty="easy", points=1,
+        statement="Find the bug. The attention weights shown in the practice notebook hide the "
+                  "padding of a batch (scores (B, L, L), lengths (B,)), yet the real tokens "
+                  "still attend to padding keys, and the padded queries get uniform rows. Fix "
+                  "it: the softmax over keys of every query row, with keys at positions ≥ "
+                  "lengths[b] hidden (weight exactly 0), shape (B, L, L).",
+        reference=fix_the_padding_weights, generate=_padding_weights_cases,
+        probes=_padding_weights_probes,
+        twins=(Twin("padding_on_queries", _padding_weights_shown),
+               Twin("mask_inverted", _padding_weights_inverted),
+               Twin("padding_off_by_one", _padding_weights_off_by_one)),
+        hints=("Which axis of scores (B, L, L) holds the keys? Which axis does keep[:, :, None] "
+               "line the lengths up with?",
+               "scores[b, i, j] is query i against key j; padding hides key columns, so the "
+               "(B, L) mask must broadcast as (B, 1, L).",
+               "s = np.where(keep[:, None, :], scores, -np.inf), then the same softmax"),
+    ),
+    Problem(
+        id="packed_batch_mask", chapter=CHAPTER, signature="packed_batch_mask(lengths)",
+        difficulty="medium", points=2,
+        statement="Packing: sequences of the given lengths are laid one after another in a "
+                  "single row of n = Σ lengths positions, so that no padding is wasted. Return "
+                  "the (n, n) boolean mask, True where query i may attend key j: j is in the "
+                  "same sequence as i, and j ≤ i.",
+        reference=packed_batch_mask, generate=_packed_cases, probes=_packed_probes,
+        twins=(Twin("packing_crosses_documents", _packed_causal_only),
+               Twin("packed_not_causal", _packed_blocks_only),
+               Twin("causal_no_diagonal", _packed_no_diagonal),
+               Twin("causal_wrong_triangle", _packed_upper),
+               Twin("mask_inverted", _packed_inverted)),
+        hints=("Two conditions, combined with &: the causal one, and 'same sequence'. Label "
+               "each position with the index of its sequence first.",
+               "doc = np.repeat(np.arange(len(lengths)), lengths) labels every position; "
+               "doc[:, None] == doc[None, :] is the block-diagonal part.",
+               "(doc[:, None] == doc[None, :]) & np.tril(np.ones((n, n), dtype=bool))"),
+    ),
+    Problem(
+        id="attention_grad_q", chapter=CHAPTER, signature="attention_grad_q(q, k, v, grad_out)",
+        difficulty="hard", points=3,
+        statement="Derive, then check numerically: for O = softmax(q kᵀ/√d) v (q (…, Lq, d), "
+                  "k (…, Lk, d), v (…, Lk, dv), no mask) and an upstream gradient grad_out = "
+                  "∂L/∂O of O's shape, return ∂L/∂q, of q's shape. Compare with autograd or a "
+                  "centred difference before you run the check. Exact for scores in the "
+                  "hundreds.",
+        reference=attention_grad_q, generate=_grad_q_cases, probes=_grad_q_probes,
+        twins=(Twin("missing_sqrt_d", _grad_q_no_sqrt_d),
+               Twin("scale_by_d", _grad_q_by_d),
+               Twin("jacobian_elementwise", _grad_q_elementwise),
+               Twin("jacobian_missing_diag", _grad_q_no_diag)),
+        hints=("Go backwards one step at a time: O = P v gives dP = dO vᵀ; P = softmax(S) row "
+               "by row; S = q kᵀ/√d gives dq = dS k/√d.",
+               "Through each softmax row, with Jacobian diag(p) − ppᵀ: dS = P ⊙ (dP − Σ_j "
+               "(dP ⊙ P)), the sum along the keys, kept as a column.",
+               "dP = grad_out @ v.swapaxes(-1, -2); dS = P * (dP - (dP * P).sum(-1, "
+               "keepdims=True)); return dS @ k / np.sqrt(d)"),
+    ),
+]
+
+PROBLEMS += _BEYOND
