@@ -8,7 +8,13 @@ import math
 import numpy as np
 
 from tutor.chapters import _inputs
-from tutor.chapters.blocks import agree_to_float32, in_float32, in_input_precision
+from tutor.chapters.blocks import (
+    LogFloored,
+    agree_floored,
+    agree_to_float32,
+    in_float32,
+    in_input_precision,
+)
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "01_logits"
@@ -202,20 +208,25 @@ def _bce_picks_log_with_where(z, y):
     return -np.mean(np.where(np.asarray(y) == 1, np.log(p), np.log(1 - p)))
 
 
-def _bce_clipped(eps):
-    """The loss through σ with probabilities clipped to [eps, 1 − eps]: finite, but capped."""
-    def bce(z, y):
-        p = np.clip(1 / (1 + np.exp(-np.asarray(z))), eps, 1 - eps)
-        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    return bce
+class _SigmoidFloored(LogFloored):
+    """log σ and log(1 − σ) patched with one eps: eps added inside each log, or σ clipped to
+    [eps, 1 − eps], which caps both σ and 1 − σ from above as well as from below."""
+
+    def at(self, eps: float, clip: bool) -> np.ndarray:
+        if not clip:
+            return super().at(eps, clip)
+        with np.errstate(all="ignore"):
+            return np.asarray(self.combine(np.log(np.clip(self.p, eps, 1 - eps))),
+                              dtype=np.float64)
 
 
-def _bce_log_plus(eps):
-    """The loss through σ with eps added inside each log: finite, but capped at −log(eps)."""
-    def bce(z, y):
-        p = 1 / (1 + np.exp(-np.asarray(z)))
-        return -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
-    return bce
+def _bce_floored(z, y):
+    """The loss through σ with both logs patched by a small constant of the learner's choice:
+    finite, but capped near −log(eps). One twin for every eps (blocks.LogFloored)."""
+    p = 1 / (1 + np.exp(-np.asarray(z)))
+    y = np.asarray(y)
+    return _SigmoidFloored(np.stack([p, 1 - p]),
+                           lambda log_p: -np.mean(y * log_p[0] + (1 - y) * log_p[1]))
 
 
 def _bce_log_clamped(z, y):
@@ -261,9 +272,6 @@ def _bce_flipped_sigmoid(z, y):
 
 def _bce_flipped_stable(z, y):
     return np.mean(np.logaddexp(0.0, -np.asarray(z)) + y * np.asarray(z))
-
-
-_EPSILONS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15)
 
 
 def _bce_cases(rng):
@@ -351,11 +359,10 @@ PROBLEMS = [
                   "σ(z))], returned as a number. It must be exact for logits as large as ±1e4, "
                   "where σ(z) rounds to exactly 0 or 1.",
         reference=bce_with_logits, generate=_bce_cases, probes=_bce_probes,
+        agree=agree_floored,
         twins=(Twin("log_of_sigmoid", _bce_through_sigmoid),
                Twin("log_of_sigmoid", _bce_picks_log_with_where),
-               # Patches learners put on log(σ(z)), each with the usual choices of eps.
-               *(Twin("log_of_sigmoid", _bce_clipped(eps)) for eps in _EPSILONS),
-               *(Twin("log_of_sigmoid", _bce_log_plus(eps)) for eps in _EPSILONS),
+               Twin("log_of_sigmoid", _bce_floored),
                Twin("log_of_sigmoid", _bce_log_clamped),
                Twin("log_of_sigmoid", _bce_math_loop),
                Twin("log_of_sigmoid", _bce_math_loop_by_label),
