@@ -288,6 +288,14 @@ def _entropy_last_axis(z, axis=-1):
     return entropy(z, axis=-1)
 
 
+def _entropy_in_dtype(z, axis=-1):
+    """Entropy computed in the input's own dtype (float32 stays float32)."""
+    z = np.asarray(z)
+    m = z.max(axis=axis, keepdims=True)
+    log_p = z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+    return -np.sum(np.exp(log_p) * log_p, axis=axis)
+
+
 def _entropy_lse_last_axis(z, axis=-1):
     """log p with the log-sum-exp over the last axis, p·log p summed over `axis`."""
     log_p = z - blocks.logsumexp(z, axis=-1, keepdims=True)
@@ -1263,6 +1271,7 @@ PROBLEMS = [
                   "with p = 0 counts as 0, so H must be finite for any finite z, even when "
                   "some probabilities underflow to exactly 0.",
         reference=entropy, generate=_entropy_cases, probes=_entropy_probes,
+        compare=blocks.in_input_precision(), agree=blocks.agree_to_float32,
         symptoms=(overflow_symptom(lambda case: case.args[:1]),),
         twins=(Twin("entropy_nan_zero_prob", _entropy_nan),
                Twin("wrong_log_base", _entropy_bits),
@@ -1273,6 +1282,7 @@ PROBLEMS = [
                Twin("wrong_axis", _entropy_last_axis),
                Twin("wrong_axis", _entropy_lse_last_axis),
                Twin("missing_keepdims", _entropy_no_keepdims),
+               Twin("lower_precision", blocks.in_float32(_entropy_in_dtype)),
                *_entropy_derived),
         hints=("np.log(p) is −inf where p underflows to 0, and 0 · (−inf) is NaN. Is there a "
                "form of log p that stays finite?",
