@@ -83,7 +83,8 @@ class TileExplorer(Explorer):
             "rescale": w.Checkbox(value=True, description="rescale by e^(m_old − m_new) when "
                                   "the max grows", indent=False),
         }
-        self.plot = LivePlot(2, 1, figsize=(8.8, 5.2), gridspec_kw={"height_ratios": [1, 1.1]})
+        self.plot = LivePlot(2, 1, figsize=(8.8, 4.8), dpi=72,
+                             gridspec_kw={"height_ratios": [1, 1.1]})
         top, bottom = self.plot.axes
         x = np.arange(len(self.s))
         self.bars = top.bar(x, self.s - self.s.min() + 0.5, bottom=self.s.min() - 0.5,
