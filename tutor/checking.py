@@ -432,8 +432,8 @@ def fmt_error(e: BaseException) -> str:
     """"ValueError: bad shape", or just "SystemExit" when the exception has no message; a long
     message is cut short (a numpy error can quote a whole array)."""
     text = " ".join(error_text(e).split())
-    if len(text) > 160:
-        text = text[:160] + "…"
+    if len(text) > 300:
+        text = text[:300] + "…"
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
@@ -558,8 +558,7 @@ def _plainly(problem: Problem, t: _Trial, width: int) -> str:
     2 entries wrong; ...", or, for a case that must raise, a sentence about the behaviour."""
     if t.case.raises is not None:
         return _should_raise(problem, t, width)
-    wrong = t.wrong if len(t.wrong) <= 260 else t.wrong[:260] + "…"
-    return f"On {_fit_call(problem, t.case, width)}{_note(t.case)}, your {problem.name} {wrong}"
+    return f"On {_fit_call(problem, t.case, width)}{_note(t.case)}, your {problem.name} {t.wrong}"
 
 
 def _should_raise(problem: Problem, t: _Trial, width: int) -> str:
@@ -708,9 +707,10 @@ def _explain(problem: Problem, trials: list[_Trial], failures: list[_Trial], run
 
 
 def _matching_twins(problem, trials, failures, deciding, runs, exclude):
-    """Twins that agree with the learner on every deciding failure (tried first, so most twins
-    are dismissed after one call), ranked by the failures they explain, then by agreement on
-    the fixed probes (so a fixed input decides the same way on every seed), then overall.
+    """Twins that agree with the learner on every deciding failure (tried first, smallest
+    first, so most twins are dismissed after one cheap call), ranked by the failures they
+    explain, then by agreement overall, then on the fixed probes. The failure shown is the
+    smallest deciding one: an ordinary input when the mistake shows on one.
 
     Two exceptions of the same type agree, but an exception alone is weak evidence (a learner's
     unrelated bug can raise the same ValueError as a twin): a twin is named only if it also
@@ -729,8 +729,8 @@ def _matching_twins(problem, trials, failures, deciding, runs, exclude):
                             for t in explained if t.outcome.raised)
         exact = len(agreeing) == len(trials)  # raises exactly where the learner raises
         if by_value or same_messages or exact:
-            key = (len(explained), sum(t.case.kind != "ordinary" for t in agreeing),
-                   len(agreeing))
+            key = (len(explained), len(agreeing),
+                   sum(t.case.kind != "ordinary" for t in agreeing))
             ranked.append((key, i, explained))
     if not ranked:
         return None
@@ -974,8 +974,8 @@ def _versus(problem: Problem, t: _Trial, width: int) -> str:
             row, window = index[:-1], slice(lo, lo + span)
             where = index[0] if len(index) == 1 else index
             start = lo if len(index) == 1 else (*row, lo)
-            return (f"the answer (shape {e.shape}) first differs at index {where}; from index "
-                    f"{start} on, it reads {fmt_value(e[row][window])} but yours reads "
+            return (f"the answer (shape {e.shape}) first differs at index {where}: from index "
+                    f"{start} on it reads {fmt_value(e[row][window])} but yours reads "
                     f"{fmt_value(g[row][window])}")
     return f"the answer is {_fit_value(e, 100)} but it returned {_fit_value(g, 100)}"
 
