@@ -164,9 +164,11 @@ class Session:
     def _start_once(self) -> Run:
         self.stop()
         self.starts += 1
+        z = zygote()
+        with z.lock:
+            z.ready()  # its start-up is not the notebook's time
         began = time.monotonic()
         ours, theirs = socket.socketpair()
-        z = zygote()
         self.pid, uid = z.start(theirs, {"limits": self.limits.as_dict(), "hide": self.hide})
         self.workers.append({"zygote": z.pid, "pid": self.pid, "uid": uid})
         theirs.close()
