@@ -260,3 +260,15 @@ def test_an_exception_message_is_cut_short():
     result = checking.run(SOFTMAX, shouting, seed=0)
     assert result.status == "error" and len(result.message) <= checking.MESSAGE_LIMIT
     assert result.message.startswith("ValueError: no no no") and "… at line" in result.message
+
+
+def test_results_hints_solutions_and_unknown_ids_share_one_renderer(tmp_path, monkeypatch):
+    """Every text a learner reads is a box in a notebook and plain text in a console."""
+    monkeypatch.setenv("TUTOR_HOME", str(tmp_path))
+    shown = [tutor.check("softmax", no_shift, seed=0), tutor.hint("softmax"),
+             tutor.solution("softmax", confirm=True), tutor.hint("sofmax"),
+             tutor.check("sofmax", softmax)]
+    for item in shown:
+        assert item._repr_html_().startswith("<div class='tutor-result ")
+        assert "**" not in str(item) and "<" not in str(item).split("\n")[0]
+    assert "<pre" in shown[2]._repr_html_() and "def softmax" in str(shown[2])
