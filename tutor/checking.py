@@ -904,8 +904,9 @@ MESSAGE_LIMIT = 600
 
 
 def _fit(build: Callable[[int], str]) -> str:
-    """The message `build(width)` makes with the widest call that keeps it within the limit."""
-    for width in (400, 200, 100, 0):
+    """The message `build(width)` makes with the widest call that keeps it within the limit
+    (width 0: arrays in calls by their shape; -1: one entry either side of a difference)."""
+    for width in (400, 200, 100, 0, -1):
         text = build(width)
         if len(text) <= MESSAGE_LIMIT:
             return text
@@ -969,15 +970,26 @@ def _versus(problem: Problem, t: _Trial, width: int) -> str:
             same = np.isclose(gf, ef, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
         if not same.all():
             index = tuple(int(i) for i in np.argwhere(~same)[0])
-            span = 5 if width >= 200 else 3
+            span = 5 if width >= 200 else 3 if width >= 0 else 1
             lo = max(0, min(index[-1] - span // 2, e.shape[-1] - span))
             row, window = index[:-1], slice(lo, lo + span)
             where = index[0] if len(index) == 1 else index
             start = lo if len(index) == 1 else (*row, lo)
+            ew, gw = _fmt_windows(e[row][window], g[row][window])
             return (f"the answer (shape {e.shape}) first differs at index {where}: from index "
-                    f"{start} on it reads {fmt_value(e[row][window])} but yours reads "
-                    f"{fmt_value(g[row][window])}")
+                    f"{start} on it reads {ew} but yours reads {gw}")
     return f"the answer is {_fit_value(e, 100)} but it returned {_fit_value(g, 100)}"
+
+
+def _fmt_windows(e: np.ndarray, g: np.ndarray) -> tuple[str, str]:
+    """Two short arrays with just enough digits to tell them apart, like `_fmt_pair`."""
+    for digits in (4, 6, 8, 12, 17):
+        with np.printoptions(**{**_PRINT, "precision": digits}, suppress=_plain_decimals(e)):
+            texts = [re.sub(r" +([,\]])", r"\1", " ".join(
+                np.array2string(x, separator=", ").split())) for x in (e, g)]
+        if texts[0] != texts[1]:
+            break
+    return texts[0], texts[1]
 
 
 def _passed(problem: Problem, trials: list[_Trial], seed: int) -> Result:
