@@ -40,14 +40,15 @@ def _tree_rss(pid: int) -> int:
     total = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            # PSS: a page a forked child shares with its worker counts once, split between them
+            total += getattr(p.memory_full_info(), "pss", None) or p.memory_info().rss
         except psutil.Error:
             pass
     return total
 
 
 def _grade(folder: Path, out: Path) -> tuple[float, int]:
-    """Seconds and peak memory (the whole process tree's resident set) of one grading run."""
+    """Seconds and peak memory (the whole process tree's proportional set size) of one run."""
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "tutor", "grade", str(folder), "--out",
                                 str(out), "-j", "2", "--quiet"], stdout=subprocess.DEVNULL)
@@ -80,7 +81,7 @@ def bench_grading(learners: int = 30) -> None:
     print(f"{'tutor grade -j 2':<46}{graded:>10.1f}{graded / plain:>11.2f}x"
           f"{GRADING_BUDGET:>9.2f}x{graded / plain / GRADING_BUDGET:>7.2f}{flag}")
     print(f"{'tutor grade again (nothing changed)':<46}{again:>10.1f}")
-    print(f"  peak memory of the grading run (all its processes): {peak / 2**20:.0f} MB "
+    print(f"  peak memory of the grading run (all its processes, PSS): {peak / 2**20:.0f} MB "
           f"({len(notebooks)} notebooks)")
 
 
