@@ -286,13 +286,3 @@ def test_filters_keep_what_chapter_06_keeps():
 def test_greedy_generation_repeats_the_argmax():
     model = lm.CountModel("abababababab")
     assert lm.generate(model.next_logits, model.vocab, "a", 6, T=0) == "bababa"
-
-
-def test_every_chapter_08_check_is_under_a_second():
-    import time
-
-    for problem in ch08.PROBLEMS:
-        tutor.check(problem.id, problem.reference, seed=0)
-        start = time.perf_counter()
-        assert tutor.check(problem.id, problem.reference, seed=1).passed
-        assert time.perf_counter() - start < 1.0, problem.id

@@ -753,37 +753,6 @@ PROBLEMS = [
                "a safe m where both are −inf); return m, s1 * r1 + s2 * r2"),
     ),
     Problem(
-        id="tiled_attention", chapter=CHAPTER, signature="tiled_attention(q, k, v, block, "
-        "mask=None)", difficulty="hard", points=3,
-        statement="Attention softmax(q kᵀ / √d, masked) v as FlashAttention computes it: q "
-                  "(…, Lq, d), k (…, Lk, d), v (…, Lk, dv), and an optional boolean keep-mask "
-                  "that broadcasts to (…, Lq, Lk). Visit the keys `block` at a time (the last "
-                  "tile may be shorter), keeping per query a running max, a running sum of "
-                  "exponentials and a running output, all rescaled when the max grows; divide "
-                  "once at the end. The result equals untiled attention; a query that may "
-                  "attend to no key gets zeros.",
-        reference=tiled_attention, generate=_tiled_cases, probes=_tiled_probes,
-        twins=(Twin("accumulator_not_rescaled", _ta_acc_not_rescaled),
-               Twin("merge_forgets_rescale", _ta_nothing_rescaled),
-               Twin("chunk_boundary_off_by_one", _ta_last_tile_dropped),
-               Twin("chunk_boundary_off_by_one", _ta_tile_one_short),
-               Twin("neg_inf_nan", _ta_neg_inf_nan),
-               Twin("softmax_per_tile", _ta_normalised_per_tile),
-               Twin("missing_sqrt_d", _ta_unscaled),
-               Twin("scale_by_d", _ta_over_d)),
-        hints=("Per query keep m (start −inf), l (start 0) and acc (start 0, shape (…, Lq, "
-               "dv)). For each tile k[..., j:j + block, :], compute its masked scores s, then "
-               "m_new = max(m, s.max(-1)).",
-               "Rescale what you have to the new max, scale = e^(m − m_new): l = l·scale + "
-               "Σ e^(s − m_new), acc = acc·scale + e^(s − m_new) @ v_tile. While m_new is −inf "
-               "(all masked so far) use 0 for the scale and shift by 0, or NaN appears.",
-               "for j in range(0, Lk, block): s = np.where(mask_tile, q @ k_tile.T / np.sqrt(d), "
-               "-np.inf); m_new = np.maximum(m, s.max(-1, keepdims=True)); safe = np.where("
-               "np.isinf(m_new), 0, m_new); scale = np.where(np.isinf(m), 0, np.exp(m - safe)); "
-               "p = np.exp(s - safe); l = l*scale + p.sum(-1, keepdims=True); acc = acc*scale "
-               "+ p @ v_tile; m = m_new. Return acc / np.where(l > 0, l, 1)."),
-    ),
-    Problem(
         id="chunked_cross_entropy", chapter=CHAPTER,
         signature="chunked_cross_entropy(h, W, targets, chunk)", difficulty="medium", points=2,
         statement="A language model's last layer: hidden states h (N, d), the output matrix W "
@@ -833,6 +802,37 @@ PROBLEMS = [
                "s = -np.sort(-z, axis=-1); c = np.cumsum(s, -1); k = np.arange(1, z.shape[-1] "
                "+ 1); ks = (1 + k * s > c).sum(-1, keepdims=True); tau = (np.take_along_axis(c, "
                "ks - 1, -1) - 1) / ks; return np.maximum(z - tau, 0)"),
+    ),
+    Problem(
+        id="tiled_attention", chapter=CHAPTER, signature="tiled_attention(q, k, v, block, "
+        "mask=None)", difficulty="hard", points=3,
+        statement="Attention softmax(q kᵀ / √d, masked) v as FlashAttention computes it: q "
+                  "(…, Lq, d), k (…, Lk, d), v (…, Lk, dv), and an optional boolean keep-mask "
+                  "that broadcasts to (…, Lq, Lk). Visit the keys `block` at a time (the last "
+                  "tile may be shorter), keeping per query a running max, a running sum of "
+                  "exponentials and a running output, all rescaled when the max grows; divide "
+                  "once at the end. The result equals untiled attention; a query that may "
+                  "attend to no key gets zeros.",
+        reference=tiled_attention, generate=_tiled_cases, probes=_tiled_probes,
+        twins=(Twin("accumulator_not_rescaled", _ta_acc_not_rescaled),
+               Twin("merge_forgets_rescale", _ta_nothing_rescaled),
+               Twin("chunk_boundary_off_by_one", _ta_last_tile_dropped),
+               Twin("chunk_boundary_off_by_one", _ta_tile_one_short),
+               Twin("neg_inf_nan", _ta_neg_inf_nan),
+               Twin("softmax_per_tile", _ta_normalised_per_tile),
+               Twin("missing_sqrt_d", _ta_unscaled),
+               Twin("scale_by_d", _ta_over_d)),
+        hints=("Per query keep m (start −inf), l (start 0) and acc (start 0, shape (…, Lq, "
+               "dv)). For each tile k[..., j:j + block, :], compute its masked scores s, then "
+               "m_new = max(m, s.max(-1)).",
+               "Rescale what you have to the new max, scale = e^(m − m_new): l = l·scale + "
+               "Σ e^(s − m_new), acc = acc·scale + e^(s − m_new) @ v_tile. While m_new is −inf "
+               "(all masked so far) use 0 for the scale and shift by 0, or NaN appears.",
+               "for j in range(0, Lk, block): s = np.where(mask_tile, q @ k_tile.T / np.sqrt(d), "
+               "-np.inf); m_new = np.maximum(m, s.max(-1, keepdims=True)); safe = np.where("
+               "np.isinf(m_new), 0, m_new); scale = np.where(np.isinf(m), 0, np.exp(m - safe)); "
+               "p = np.exp(s - safe); l = l*scale + p.sum(-1, keepdims=True); acc = acc*scale "
+               "+ p @ v_tile; m = m_new. Return acc / np.where(l > 0, l, 1)."),
     ),
 ]
 
