@@ -23,7 +23,7 @@ BEYOND = {
     "03_stability": ("fix_the_logsumexp", "logsumexp_grad", "ensemble_log_probs"),
     "04_log_softmax": ("fix_the_log_softmax", "mean_token_log_prob", "log_softmax_vjp"),
     "05_cross_entropy": ("fix_the_loss", "smoothed_loss_floor", "softmax_classifier_grad"),
-    "06_temperature": ("nucleus_size", "entropy_temperature_grad", "temperature_for_entropy"),
+    "06_temperature": ("nucleus_size", "nll_temperature_grad", "temperature_for_entropy"),
     "07_attention_masking": ("fix_the_padding_weights", "packed_batch_mask", "attention_grad_q"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
@@ -414,27 +414,24 @@ def nucleus_torch(logits, p):
     return torch.clamp((mass < p).sum(dim=-1) + 1, max=probs.shape[-1])
 
 
-def entropy_grad_autograd(z, T):
+def nll_grad_autograd(logits, labels, T):
     import torch
+    import torch.nn.functional as F
 
     t = torch.tensor(float(T), dtype=torch.float64, requires_grad=True)
-    log_p = torch.log_softmax(torch.as_tensor(z) / t, dim=-1)
-    H = -(log_p.exp() * log_p).sum(dim=-1)
-    rows = H.reshape(-1)
-    grads = [torch.autograd.grad(h, t, retain_graph=True)[0] for h in rows]
-    return torch.stack(grads).reshape(H.shape)
+    loss = F.cross_entropy(torch.as_tensor(logits) / t, torch.as_tensor(labels, dtype=torch.int64))
+    loss.backward()
+    return t.grad
 
 
-def entropy_grad_loops(z, T):
-    def one(row):
-        x = [v / T for v in row]
-        m = max(x)
-        e = [math.exp(v - m) for v in x]
-        p = [v / sum(e) for v in e]
-        mean = sum(pi * zi for pi, zi in zip(p, row, strict=True))
-        return sum(pi * (zi - mean) ** 2 for pi, zi in zip(p, row, strict=True)) / T**3
-    z = np.asarray(z, dtype=float)
-    return np.array([one(r) for r in z.reshape(-1, z.shape[-1])]).reshape(z.shape[:-1])
+def nll_grad_loops(logits, labels, T):
+    total = 0.0
+    for row, y in zip(np.asarray(logits, dtype=float).tolist(), labels, strict=True):
+        m = max(row)
+        e = [math.exp((v - m) / T) for v in row]
+        z_bar = sum(w * v for w, v in zip(e, row, strict=True)) / sum(e)
+        total += (row[y] - z_bar) / T**2
+    return total / len(labels)
 
 
 def temperature_brentq(z, H):
@@ -549,8 +546,7 @@ STYLES = [
     ("smoothed_loss_floor", floor_torch),
     ("softmax_classifier_grad", classifier_autograd), ("softmax_classifier_grad", classifier_loops),
     ("nucleus_size", nucleus_loops), ("nucleus_size", nucleus_torch),
-    ("entropy_temperature_grad", entropy_grad_autograd),
-    ("entropy_temperature_grad", entropy_grad_loops),
+    ("nll_temperature_grad", nll_grad_autograd), ("nll_temperature_grad", nll_grad_loops),
     ("temperature_for_entropy", temperature_brentq),
     ("temperature_for_entropy", temperature_bisect_loops),
     ("fix_the_padding_weights", padding_weights_loops),

@@ -483,10 +483,10 @@ CATALOGUE: dict[str, Misconception] = {
            "Top-p adds up probabilities: softmax the logits first, then sort and accumulate. "
            "Logits can be negative and do not sum to one.",
            "06_temperature", "Top-k and top-p"),
-        _m("variance_not_weighted", "An unweighted variance",
-           "dH/dT = Var_p(z)/T³ uses the variance of z under p = softmax(z/T): "
-           "Σ p_i (z_i − Σ p_j z_j)², not np.var(z), which weighs every class by 1/K.",
-           "06_temperature", "Entropy"),
+        _m("mean_not_weighted", "An unweighted mean of the logits",
+           "d LSE(z/T)/dT = −z̄/T² with z̄ = Σ p_i z_i, the mean of the logits under "
+           "p = softmax(z/T); np.mean(z) weighs every class by 1/K instead.",
+           "06_temperature", "Calibration"),
         _m("packing_crosses_documents", "Packed sequences that see each other",
            "A causal mask over a packed row lets a token attend the end of the previous "
            "sequence; combine it with 'same sequence' (a block-diagonal mask) using &.",

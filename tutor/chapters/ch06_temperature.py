@@ -1632,44 +1632,47 @@ def _nucleus_probes():
     ]
 
 
-# --- entropy_temperature_grad: derive, then check numerically -----------------------------------
+# --- nll_temperature_grad: derive, then check numerically -----------------------------------------
 
-def entropy_temperature_grad(z, T):
-    """dH/dT of H(T) = entropy(softmax(z / T)) along the last axis: with β = 1/T,
-    dH/dβ = −β·Var_p(z), and dβ/dT = −1/T², so dH/dT = Var_p(z) / T³."""
-    z = np.asarray(z, dtype=float)
+def nll_temperature_grad(logits, labels, T):
+    """dL/dT of L(T) = mean NLL of softmax(logits / T): with z̄ = Σ p_i z_i (p at temperature T),
+    L = mean[LSE(z/T) − z_y/T], and d LSE(z/T)/dT = −z̄/T², so dL/dT = mean(z_y − z̄) / T²."""
+    z = np.asarray(logits, dtype=float)
     p = softmax(z / T, axis=-1)
-    mean = np.sum(p * z, axis=-1, keepdims=True)
-    return np.sum(p * (z - mean) ** 2, axis=-1) / T**3
+    z_y = z[np.arange(z.shape[0]), np.asarray(labels)]
+    return float(np.mean(z_y - np.sum(p * z, axis=-1)) / T**2)
 
 
-def _entropy_grad_flipped(z, T):
-    return -entropy_temperature_grad(z, T)
+def _nll_grad_flipped(logits, labels, T):
+    return -nll_temperature_grad(logits, labels, T)
 
 
-def _entropy_grad_in_beta(z, T):
-    return -entropy_temperature_grad(z, T) * T**2
+def _nll_grad_in_beta(logits, labels, T):
+    return -nll_temperature_grad(logits, labels, T) * T**2
 
 
-def _entropy_grad_unweighted(z, T):
-    return np.var(np.asarray(z, dtype=float), axis=-1) / T**3
+def _nll_grad_summed(logits, labels, T):
+    return nll_temperature_grad(logits, labels, T) * len(logits)
 
 
-def _entropy_grad_bits(z, T):
-    return entropy_temperature_grad(z, T) / np.log(2)
+def _nll_grad_unweighted(logits, labels, T):
+    z = np.asarray(logits, dtype=float)
+    return float(np.mean(z[np.arange(len(z)), labels] - z.mean(axis=-1)) / T**2)
 
 
-def _entropy_grad_cases(rng):
-    for ndim in (1, 2, 2):
-        z = _inputs.logits(rng, _inputs.shape(rng, ndim), scale=2.0)
-        yield case(z, float(np.exp(rng.uniform(-0.7, 1.2))))
+def _nll_grad_cases(rng):
+    for _ in range(3):
+        N, K = _inputs.shape(rng, 2)
+        yield case(_inputs.logits(rng, (N, K), scale=3.0), rng.integers(0, K, N),
+                   float(np.exp(rng.uniform(-0.7, 1.2))))
 
 
-def _entropy_grad_probes():
+def _nll_grad_probes():
     return [
-        case(np.array([2.0, 1.0, 0.0]), 1.0, note="the lesson's (2, 1, 0) at T = 1"),
-        case(np.array([[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]]), 0.5, note="a uniform row: 0"),
-        case(np.array([1000.0, 999.0, 0.0]), 2.0, note="logits near 1000"),
+        case(np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]]), np.array([0, 2]), 1.0,
+             note="two rows at T = 1"),
+        case(np.array([[1000.0, 999.0, 0.0], [5.0, 2.0, 1.0]]), np.array([1, 0]), 2.0,
+             note="logits near 1000"),
     ]
 
 
@@ -1740,25 +1743,24 @@ _BEYOND = [
                "return (mass < p).sum(axis=1) + 1"),
     ),
     Problem(
-        id="entropy_temperature_grad", chapter=CHAPTER,
-        signature="entropy_temperature_grad(z, T)", difficulty="medium", points=2,
-        statement="Derive, then check numerically: how fast does the entropy H(T) of "
-                  "softmax(z / T) (in nats) grow with the temperature? Return dH/dT for each "
-                  "row of z (the last axis the classes), shape z.shape[:-1], for a number "
-                  "T > 0. Compare with a centred difference of your `entropy` before you run "
-                  "the check. Exact for logits near 1000.",
-        reference=entropy_temperature_grad, generate=_entropy_grad_cases,
-        probes=_entropy_grad_probes,
-        twins=(Twin("grad_sign", _entropy_grad_flipped),
-               Twin("chain_rule_inner_dropped", _entropy_grad_in_beta),
-               Twin("variance_not_weighted", _entropy_grad_unweighted),
-               Twin("wrong_log_base", _entropy_grad_bits)),
-        hints=("Write H with β = 1/T: H = LSE(βz) − β Σ p_i z_i. Differentiate in β first "
-               "(∂LSE(βz)/∂β = Σ p_i z_i, and ∂p_i/∂β = p_i(z_i − Σ p_j z_j)).",
-               "dH/dβ = −β·Var_p(z), the variance of z under p. Then dH/dT = dH/dβ · dβ/dT, "
-               "with dβ/dT = −1/T².",
-               "p = softmax(z / T); mean = (p * z).sum(-1, keepdims=True); "
-               "return (p * (z - mean) ** 2).sum(-1) / T**3"),
+        id="nll_temperature_grad", chapter=CHAPTER,
+        signature="nll_temperature_grad(logits, labels, T)", difficulty="medium", points=2,
+        statement="Derive, then check numerically: temperature scaling fits T by minimising "
+                  "L(T), the mean negative log-likelihood of softmax(logits / T) for logits "
+                  "(N, K) and labels (N,). Return dL/dT at a number T > 0, as a number. Compare "
+                  "with a centred difference before you run the check. Exact for logits near "
+                  "1000.",
+        reference=nll_temperature_grad, generate=_nll_grad_cases, probes=_nll_grad_probes,
+        twins=(Twin("grad_sign", _nll_grad_flipped),
+               Twin("chain_rule_inner_dropped", _nll_grad_in_beta),
+               Twin("sum_not_mean", _nll_grad_summed),
+               Twin("mean_not_weighted", _nll_grad_unweighted)),
+        hints=("Per row, the loss is LSE(z/T) − z_y/T. Differentiate each term in T; "
+               "∂LSE(u)/∂u_i = p_i (chapter 03) and ∂(z_i/T)/∂T = −z_i/T².",
+               "d LSE(z/T)/dT = −Σ p_i z_i / T² = −z̄/T², and d(−z_y/T)/dT = z_y/T². Average "
+               "over the rows.",
+               "p = softmax(z / T); return np.mean(z[np.arange(N), labels] - (p * z).sum(1)) "
+               "/ T**2"),
     ),
     Problem(
         id="temperature_for_entropy", chapter=CHAPTER, signature="temperature_for_entropy(z, H)",
