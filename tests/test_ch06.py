@@ -864,9 +864,9 @@ def test_ignoring_the_generator_is_named_and_explained():
     assert result.message.startswith(
         "Draw with the `rng` argument (rng.choice, rng.random) so that the same seed gives the "
         "same token; the global np.random state makes runs irreproducible. On "
-        "sample_next_token(logits=[ 0.5, 2. , 1.5, -1. ] (float32), temperature=0.5, "
+        "sample_next_token(logits=[ 0.5, 2., 1.5, -1.] (float32), temperature=0.5, "
         "rng=np.random.default_rng(20240608)) (float32 logits, T = 0.5) the answer is [0.0351, "
-        "0.7042, 0.259 , 0.0017] but it returned different tokens from two generators with the "
+        "0.7042, 0.259, 0.0017] but it returned different tokens from two generators with the "
         "same seed.")
 
 
@@ -881,7 +881,7 @@ def test_a_wrong_distribution_names_the_frequencies_and_the_test():
 
     result = tutor.check("sample_next_token", sample_next_token, seed=0)
     assert result.status == "failed" and result.misconception is None
-    assert result.message.startswith("On sample_next_token(logits=[ 2. , 1. , 0.5, -0.5, -1. ], "
+    assert result.message.startswith("On sample_next_token(logits=[ 2., 1., 0.5, -0.5, -1.], "
                                      "temperature=2, rng=np.random.default_rng(20240607)) (the "
                                      "lesson's (2, 1, 0.5, −0.5, −1) at T = 2), your "
                                      "sample_next_token drew tokens with frequencies [")
@@ -996,7 +996,7 @@ def test_greedy_must_not_need_the_generator():
     assert not result.passed
     assert result.status == "error"
     assert result.message.startswith("ValueError: temperature must be positive at line ")
-    assert result.message.endswith(", on sample_next_token(logits=[ 0.5, -1. , 2.5, 1. ], "
+    assert result.message.endswith(", on sample_next_token(logits=[ 0.5, -1., 2.5, 1.], "
                                    "temperature=0, rng=np.random.default_rng(20240610)).")
 
 
