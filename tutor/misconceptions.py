@@ -438,9 +438,9 @@ CATALOGUE: dict[str, Misconception] = {
            "likelihood_k · train_k. Multiply by new_k / train_k (add log new_k − log train_k to "
            "the logits), then renormalise each row.",
            "02_softmax", "From probabilities back to logits"),
-        _m("grad_of_max_not_lse", "The max's gradient instead of log-sum-exp's",
-           "Log-sum-exp is a smooth maximum, and its gradient is a smooth one-hot: "
-           "∂LSE/∂z_i = e^(z_i) / Σ_j e^(z_j), the softmax, not 1 at the argmax and 0 elsewhere.",
+        _m("smooth_max_not_rescaled", "Smooth maximum not scaled back",
+           "LSE(z/τ) is on the scale of z/τ; multiply by τ to come back to the scale of z: "
+           "τ·LSE(z/τ) lies between max(z) and max(z) + τ·log K.",
            "03_stability", "Bounds: a smooth maximum"),
         _m("chain_rule_inner_dropped", "Chain rule without the inner derivative",
            "d log u = du / u: after 1/u comes ∂u/∂z_i. For u = Σ_j e^(z_j) that is e^(z_i), so "

@@ -711,7 +711,7 @@ QUIZZES = [
 
 
 # === Practice beyond the lesson ================================================================
-# Problems the lesson does not ask: find the bug, derive then check numerically, apply. They are
+# Problems the lesson does not ask: find the bug, and two applications of log-sum-exp. They are
 # declared after everything above and added to PROBLEMS at the end of this section.
 
 # --- fix_the_logsumexp: find the bug -------------------------------------------------------------
@@ -753,45 +753,37 @@ def _fix_lse_probes():
     ]
 
 
-# --- logsumexp_grad: derive, then check numerically -----------------------------------------------
+# --- smooth_max: apply ----------------------------------------------------------------------------
 
-def _lse_grad(b, z, axis=-1):
-    """∂/∂z_i log Σ_j e^(z_j) = e^(z_i) / Σ_j e^(z_j): the gradient of log-sum-exp is softmax."""
-    return b.softmax(b.asarray(z), axis=axis)
-
-
-logsumexp_grad, _LSE_GRAD_DERIVED = blocks.compose(
-    _lse_grad, example=(np.zeros((2, 3)), 0), exclude=("neg_inf_nan",))
+def _smooth_max(b, z, tau, axis=-1):
+    """τ·LSE(z/τ) along `axis`: between max(z) and max(z) + τ·log K, the max itself as τ → 0."""
+    return tau * b.logsumexp(b.asarray(z) / tau, axis=axis)
 
 
-def _lse_grad_one_hot(z, axis=-1):
-    z = np.asarray(z, dtype=float)
-    return (z == z.max(axis=axis, keepdims=True)).astype(float)
+smooth_max, _SMOOTH_MAX_DERIVED = blocks.compose(
+    _smooth_max, example=(np.zeros((2, 3)), 1.0, 0),
+    exclude=("neg_inf_nan", "missing_keepdims"))
 
 
-def _lse_grad_no_log_derivative(z, axis=-1):
-    z = np.asarray(z, dtype=float)
-    return np.exp(z - z.max(axis=axis, keepdims=True))
+def _smooth_max_not_rescaled(z, tau, axis=-1):
+    return blocks.logsumexp(np.asarray(z, dtype=float) / tau, axis=axis)
 
 
-def _lse_grad_no_inner_derivative(z, axis=-1):
-    z = np.asarray(z, dtype=float)
-    m = z.max(axis=axis, keepdims=True)
-    return np.broadcast_to(1 / np.exp(z - m).sum(axis=axis, keepdims=True), z.shape) * 1.0
-
-
-def _lse_grad_cases(rng):
+def _smooth_max_cases(rng):
     for ndim in (1, 2, 2, 3):
         shape = _inputs.shape(rng, ndim)
         z = _inputs.logits(rng, shape, scale=float(rng.uniform(1, 6)))
-        yield case(z) if ndim == 1 else case(z, axis=_inputs.axis(rng, ndim))
+        tau = float(np.exp(rng.uniform(-3, 2)))
+        yield case(z, tau) if ndim == 1 else case(z, tau, axis=_inputs.axis(rng, ndim))
 
 
-def _lse_grad_probes():
+def _smooth_max_probes():
     return [
-        case(np.array([2.0, 1.0, 0.0]), note="the lesson's (2, 1, 0)"),
-        case(np.array([[1e4, 1e4 - 1, 0.0], [-1e4, -1e4, -1e4 + 2]]), note="logits of ±1e4"),
-        case(np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 0.0]]), axis=0, note="axis=0"),
+        case(np.array([2.0, 1.0, 0.0]), 1.0, note="τ = 1: plain log-sum-exp"),
+        case(np.array([[10.0, 9.5, -3.0], [0.0, 0.0, 0.0]]), 0.01,
+             note="τ = 0.01, where z/τ reaches 1000"),
+        case(np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]]), 100.0, axis=0,
+             note="τ = 100 along axis 0"),
     ]
 
 
@@ -856,22 +848,21 @@ _BEYOND = [
                "return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]"),
     ),
     Problem(
-        id="logsumexp_grad", chapter=CHAPTER, signature="logsumexp_grad(z, axis=-1)",
+        id="smooth_max", chapter=CHAPTER, signature="smooth_max(z, tau, axis=-1)",
         difficulty="medium", points=2,
-        statement="Derive, then check numerically: the gradient of log-sum-exp, ∂/∂z_i of "
-                  "log Σ_j e^(z_j), taken along `axis` for arrays of any shape (each slice on "
-                  "its own), as an array of z's shape. Compare it with a centred difference of "
-                  "your logsumexp before you run the check. Exact for logits of ±1e4.",
-        reference=logsumexp_grad, generate=_lse_grad_cases, probes=_lse_grad_probes,
-        twins=(Twin("grad_of_max_not_lse", _lse_grad_one_hot),
-               Twin("not_normalised", _lse_grad_no_log_derivative),
-               Twin("chain_rule_inner_dropped", _lse_grad_no_inner_derivative),
-               *_LSE_GRAD_DERIVED),
-        hints=("The chain rule: d log(u) = du / u, with u = Σ_j e^(z_j). What is ∂u/∂z_i?",
-               "∂/∂z_i = e^(z_i) / Σ_j e^(z_j): you have met this function. It is a smooth "
-               "version of the max's gradient, which is one-hot at the argmax.",
-               "The softmax along axis: e = np.exp(z - z.max(axis=axis, keepdims=True)); "
-               "return e / e.sum(axis=axis, keepdims=True)"),
+        statement="Log-sum-exp is a smooth maximum, and a temperature tau sets how smooth: "
+                  "τ·LSE(z/τ) along `axis` lies between max(z) and max(z) + τ·log K, and tends "
+                  "to the max as τ → 0. Return it for arrays of any shape, any axis, and any "
+                  "τ > 0, exact for τ = 0.01, where z/τ reaches 1000.",
+        reference=smooth_max, generate=_smooth_max_cases, probes=_smooth_max_probes,
+        twins=(Twin("smooth_max_not_rescaled", _smooth_max_not_rescaled),
+               *_SMOOTH_MAX_DERIVED),
+        hints=("Divide by τ, take a log-sum-exp along `axis`, multiply by τ. What happens to "
+               "z/τ when τ = 0.01?",
+               "Shift by the max of each slice of z/τ before exp, and add it back; then the "
+               "outer τ brings the result back to the scale of z.",
+               "u = z / tau; m = u.max(axis=axis, keepdims=True); return tau * (m + np.log("
+               "np.exp(u - m).sum(axis=axis, keepdims=True))).squeeze(axis)"),
     ),
     Problem(
         id="ensemble_log_probs", chapter=CHAPTER, signature="ensemble_log_probs(log_probs)",
