@@ -443,9 +443,10 @@ CATALOGUE: dict[str, Misconception] = {
            "τ·LSE(z/τ) lies between max(z) and max(z) + τ·log K.",
            "03_stability", "Bounds: a smooth maximum"),
         _m("chain_rule_inner_dropped", "Chain rule without the inner derivative",
-           "d log u = du / u: after 1/u comes ∂u/∂z_i. For u = Σ_j e^(z_j) that is e^(z_i), so "
-           "the gradient is e^(z_i)/Σ_j e^(z_j), not 1/Σ_j e^(z_j).",
-           "03_stability", "Log-sum-exp"),
+           "The chain rule multiplies by the inner derivative: with β = 1/T, dL/dT = dL/dβ · "
+           "dβ/dT, and dβ/dT = −1/T². Stopping at dL/dβ gives the right shape with the wrong "
+           "sign and scale.",
+           "06_temperature", "Calibration"),
         _m("mean_of_logs", "The mean of the logs instead of the log of the mean",
            "Averaging log-probabilities gives the log of a geometric mean, which is not a "
            "mixture and can be far below it; average the probabilities in log space: "
