@@ -184,12 +184,11 @@ def perplexity_torch_default_float32(logits, tokens):
 
 RIGHT = [
     ("log_prob_of", f) for f in (log_prob_of_scipy, log_prob_of_torch, log_prob_of_loops,
-                                 log_prob_of_logaddexp, log_prob_of_torch_default_float32,
-                                 ch04.log_prob_of)
+                                 log_prob_of_logaddexp, ch04.log_prob_of)
 ] + [
     ("log_softmax", f) for f in (log_softmax_scipy, log_softmax_torch, log_softmax_loops,
                                  log_softmax_logsumexp, log_softmax_own_dtype,
-                                 log_softmax_apply_along_axis, log_softmax_in_float32)
+                                 log_softmax_apply_along_axis)
 ] + [
     ("sequence_log_prob", f) for f in (sequence_log_prob_gather_torch,
                                        sequence_log_prob_cross_entropy_torch,
@@ -198,7 +197,7 @@ RIGHT = [
                                        sequence_log_prob_one_hot)
 ] + [
     ("perplexity", f) for f in (perplexity_torch, perplexity_loops, perplexity_scipy,
-                                perplexity_in_bits, perplexity_torch_default_float32)
+                                perplexity_in_bits)
 ]
 
 
@@ -461,6 +460,11 @@ WRONG = [
     ("perplexity", w_perplexity_scipy_default_axis, "wrong_axis"),
     ("perplexity", w_perplexity_global_max, "global_max_shift"),
     ("perplexity", w_perplexity_log_of_float64_softmax, "log_of_softmax"),
+    # float32 arithmetic on float64 input, handed back in float32: held to the input's
+    # precision, it fails on close logits near 1e4 (and on ordinary logits of a few dozen).
+    ("log_prob_of", log_prob_of_torch_default_float32, "lower_precision"),
+    ("log_softmax", log_softmax_in_float32, "lower_precision"),
+    ("perplexity", perplexity_torch_default_float32, "lower_precision"),
 ]
 
 

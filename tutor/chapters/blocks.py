@@ -343,6 +343,14 @@ def _input_scale(case) -> float:
                default=0.0)
 
 
+def _rounded_by_float32(case) -> bool:
+    """Float64 inputs of 1e3 and more that float32 rounds: where float32 arithmetic shows."""
+    def rounded(a):
+        finite = a[np.isfinite(a)]
+        return bool(np.any(finite.astype(np.float32).astype(np.float64) != finite))
+    return _input_scale(case) >= 1e3 and any(rounded(a) for a in _float64_inputs(case))
+
+
 def _within_float32(case, expected, got) -> bool:
     from tutor import checking
 
@@ -442,9 +450,9 @@ def agree_floored(twin_value, got, tol, case=None) -> bool:
     """`Problem.agree` for problems with a `LogFloored` twin: the learner's output is one member
     of the family; any other twin agrees as the engine's own comparison says.
 
-    On logits of 1e3 and more, an output within float32's rounding of the unfloored value is
-    float32 arithmetic, not a floor (some tiny eps fits any small error of the right sign): not
-    this family there."""
+    On logits of 1e3 and more that float32 cannot hold exactly, an output within float32's
+    rounding of the unfloored value is float32 arithmetic, not a floor (some tiny eps fits any
+    small error of the right sign): not this family there."""
     from tutor import checking
 
     if not isinstance(twin_value, LogFloored):
@@ -455,7 +463,7 @@ def agree_floored(twin_value, got, tol, case=None) -> bool:
         return False
     if np.isnan(g).any():
         return False
-    if case is not None and _input_scale(case) >= 1e3 and \
+    if case is not None and _rounded_by_float32(case) and \
             _within_float32(case, twin_value.at(0.0, False), g):
         return False
     # An output no bisection can aim at (a −inf left by an eps that float16 rounds away) is

@@ -408,7 +408,8 @@ PROBLEMS = [
                Twin("log_of_softmax", _log_prob_log_of_naive_softmax),
                Twin("log_of_softmax", _log_prob_floored),
                Twin("lower_precision", blocks.in_float32(log_prob_of))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("Do not compute the probability and then its log: take the log of the formula "
                "e^(z_k) / Σ_j e^(z_j) on paper first.",
                "log(e^(z_k) / Σ_j e^(z_j)) = z_k − log Σ_j e^(z_j), and that log-sum-exp is "
@@ -431,7 +432,8 @@ PROBLEMS = [
                Twin("wrong_axis", _ls_whole_array),
                Twin("wrong_axis", _ls_first_axis),
                Twin("lower_precision", blocks.in_float32(log_softmax))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("Never form the probabilities: log(softmax(z)) is exactly where the −inf comes "
                "from. Subtract something from z instead.",
                "log softmax(z) = z − logsumexp(z), with logsumexp = m + log Σ e^(z − m) and m "
@@ -462,7 +464,8 @@ PROBLEMS = [
                Twin("wrong_axis", _seq_over_positions),
                Twin("wrong_axis", _seq_whole_array),
                Twin("lower_precision", blocks.in_float32(sequence_log_prob))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("The probability of a sequence is a product over positions; its log is a sum. "
                "Work with log-probabilities from the start.",
                "Take log-softmax of every row (axis=-1), then pick one entry per row: row t, "
@@ -492,7 +495,8 @@ PROBLEMS = [
                Twin("wrong_axis", _ppl_over_positions),
                Twin("wrong_axis", _ppl_whole_array),
                Twin("lower_precision", blocks.in_float32(perplexity))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("Perplexity is 1 / (the geometric mean of the tokens' probabilities). Compute "
                "that geometric mean in log space.",
                "The mean log-probability per token is sequence_log_prob / L; perplexity is e "

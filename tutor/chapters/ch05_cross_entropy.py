@@ -725,7 +725,8 @@ PROBLEMS = [
                Twin("log_of_softmax", _ce_onehot_log_of_softmax),
                Twin("log_of_softmax", _ce_floored),
                Twin("lower_precision", blocks.in_float32(cross_entropy))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("Take the log of the softmax formula before computing anything: "
                "−log(e^(z_y) / Σ_j e^(z_j)) simplifies to something with no division and no "
                "tiny probability in it.",
@@ -753,7 +754,7 @@ PROBLEMS = [
                Twin("wrong_axis", _grad_softmax_over_batch),
                Twin("grad_wrt_probabilities", _grad_wrt_probabilities),
                Twin("lower_precision", blocks.in_float32(cross_entropy_grad))),
-        symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), symptoms=_SYMPTOMS,
         hints=("Differentiate one row's loss logsumexp(z) − z_y: the derivative of logsumexp "
                "with respect to z_i is softmax(z)_i, and z_y contributes −1 at i = y only.",
                "So one row's gradient is p − onehot(y). The batch loss is a mean, so every row "
@@ -776,7 +777,7 @@ PROBLEMS = [
                Twin("outer_product_1d", _jac_dot),
                Twin("outer_product_1d", _jac_times_transpose),
                Twin("lower_precision", blocks.in_float32(softmax_jacobian))),
-        symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), symptoms=_SYMPTOMS,
         hints=("Differentiate p_i = e^(z_i) / S with S = Σ_j e^(z_j) by the quotient rule, "
                "once for j = i and once for j ≠ i.",
                "You get p_i(1 − p_i) on the diagonal and −p_i p_j off it: p_i(δ_ij − p_j). "
@@ -803,7 +804,8 @@ PROBLEMS = [
                Twin("log_of_softmax", _ls_floored),
                Twin("wrong_target_indexing", _ls_onehot_columns),
                Twin("lower_precision", blocks.in_float32(label_smoothed_cross_entropy))),
-        agree=blocks.agree_floored, symptoms=_SYMPTOMS,
+        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        symptoms=_SYMPTOMS,
         hints=("Write the smoothed target q as a matrix: eps/K everywhere, plus 1 − eps at each "
                "row's target. Then the loss is a weighted sum of log-probabilities.",
                "Every class now has weight at least eps/K, so every log p_k counts, not only the "
