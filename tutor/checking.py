@@ -655,7 +655,7 @@ class _TwinRuns:
             # could interrupt a first `import torch` halfway and break torch for the session.
             outcome = call(self.problem.twins[i].fn, t.case, self.problem, watch=False)
             if t.probe >= 0 and _small(outcome):
-                if len(_TWIN_PROBES) > 50_000:
+                if len(_TWIN_PROBES) > 20_000:
                     _TWIN_PROBES.clear()
                 if outcome.error is not None:  # its frames are never shown; let them go
                     outcome.error = outcome.error.with_traceback(None)
@@ -666,7 +666,7 @@ class _TwinRuns:
 
 def _small(outcome: Outcome) -> bool:
     nbytes = getattr(outcome.value, "nbytes", None)
-    return nbytes is None or nbytes <= 65_536
+    return nbytes is None or nbytes <= 16_384
 
 
 def _deciding(failures: list[_Trial]) -> list[_Trial]:
