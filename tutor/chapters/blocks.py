@@ -448,7 +448,8 @@ COMMON_EPSILONS = (*(10.0**-k for k in range(4, 31)), float(np.finfo(np.float64)
 
 def agree_floored(twin_value, got, tol, case=None) -> bool:
     """`Problem.agree` for problems with a `LogFloored` twin: the learner's output is one member
-    of the family; any other twin agrees as the engine's own comparison says.
+    of the family; any other twin agrees as the engine's own comparison says (not to float32
+    precision: a twin right on close logits near 1e4 would then agree with float32 noise).
 
     On logits of 1e3 and more that float32 cannot hold exactly, an output within float32's
     rounding of the unfloored value is float32 arithmetic, not a floor (some tiny eps fits any
