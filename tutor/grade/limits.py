@@ -98,13 +98,17 @@ def isolate(hide: list[str], uid: int | None) -> tuple[str, list[str]]:
     work = None
     if namespaced:
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
+        kept = _open_code_folders()
         if _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777"):
             work = "/tmp/work"
             for place in ("/var/tmp", "/dev/shm"):
                 if os.path.isdir(place):
                     _mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
+            _restore_code_folders(kept, notes)
         else:
             notes.append("no private /tmp")
+        for fd in kept.values():
+            os.close(fd)
         if work is not None and root and uid is not None and not in_user_namespace:
             _expose_python(notes)
         for folder in hide:
@@ -132,6 +136,49 @@ def isolate(hide: list[str], uid: int | None) -> tuple[str, list[str]]:
         notes.append("the worker runs as the grader's own user (not root): its leftover "
                      "processes are found by process group only")
     return work, notes
+
+
+_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _under_scratch(path: str) -> bool:
+    return any(path == place or path.startswith(place + os.sep) for place in _SCRATCH)
+
+
+def _open_code_folders() -> dict[str, int]:
+    """The folders of code the worker may still import from (the `tutor` package, sys.path
+    entries, Python itself) that lie under a scratch folder about to be replaced by an empty
+    private one, e.g. a course cloned into /tmp: each opened, so that it can be mounted back
+    read-only. Only code folders return, never the rest of /tmp (other learners' work)."""
+    import sys
+
+    import tutor
+
+    candidates = {os.path.realpath(p) for p in [*tutor.__path__, *sys.path, sys.prefix,
+                                               sys.base_prefix, sys.exec_prefix] if p}
+    wanted = sorted(p for p in candidates if _under_scratch(p) and os.path.isdir(p))
+    # A folder inside another one that comes back anyway needs no mount of its own.
+    wanted = [p for p in wanted if not any(p.startswith(q + os.sep) for q in wanted if q != p)]
+    opened = {}
+    for path in wanted:
+        try:
+            opened[path] = os.open(path, os.O_PATH | os.O_DIRECTORY)
+        except OSError:
+            pass
+    return opened
+
+
+def _restore_code_folders(kept: dict[str, int], notes: list[str]) -> None:
+    for path, fd in kept.items():
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        except OSError:
+            notes.append(f"code under {path} is not visible to the worker")
+            continue
+        if _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC):
+            _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+        else:
+            notes.append(f"code under {path} is not visible to the worker")
 
 
 def _world_reachable(path: str) -> bool:
