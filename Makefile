@@ -69,8 +69,9 @@ test: $(STAMP)
 	echo "== ruff check (code and notebooks)"
 	$(BIN)/ruff check .
 	echo "== pytest tests/ (unit, property, browser)"
-	# loadfile keeps each test file on one worker: the browser tests share one JupyterLab
-	$(BIN)/python -m pytest tests -n 2 --dist loadfile --timeout=900
+	# loadgroup spreads the checker tests over both workers and keeps every other file on one
+	# (tests/conftest.py): the browser tests share one JupyterLab
+	$(BIN)/python -m pytest tests -n 2 --dist loadgroup --timeout=900
 	echo "== nbval notebooks/ exercises/"
 	dirs=""
 	for d in notebooks exercises; do if has_notebooks $$d; then dirs="$$dirs $$d"; fi; done

@@ -4,6 +4,10 @@ TUTOR_HOME points at a temporary folder for the whole session, set in the enviro
 kernels started by the tests (JupyterLab, nbclient) inherit it: no test writes to ~/.tutor. Each
 test then gets a fresh one of its own, so no test sees the progress another one recorded.
 
+Under xdist (`--dist loadgroup`), the checker test files, long but made of independent tests,
+are spread test by test over the workers; every other file stays on one worker, so that a
+module-scoped fixture (a JupyterLab server, a graded class, a trained model) is built once.
+
 Tests marked `browser` need Debian's `chromium` on PATH. Without it they are skipped with a
 reason, except under CI (CI=true), where a missing browser is a failure: CI must test what a
 learner's browser shows.
@@ -45,6 +49,18 @@ def pytest_runtest_setup(item):
     if in_ci():
         pytest.fail(f"CI=true and {NO_CHROMIUM}", pytrace=False)
     pytest.skip(NO_CHROMIUM)
+
+
+SPREAD = {"test_ch01_ch02.py", "test_ch03.py", "test_ch04.py", "test_ch05.py", "test_ch06.py",
+          "test_ch07.py", "test_ch09.py", "test_practice_beyond.py", "test_registry.py",
+          "test_checking.py", "test_messages.py", "test_catalogue.py", "test_properties.py"}
+"""Test files with no costly module-scoped fixture, whose tests may run on any worker."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(str(item.path)))
 
 
 def pytest_sessionfinish(session, exitstatus):
