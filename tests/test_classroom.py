@@ -377,6 +377,15 @@ def test_a_check_shares_only_name_problem_status_mistake_time_and_attempt(server
     assert "np.exp" not in json.dumps(state(server))
 
 
+def test_a_quiz_answered_in_its_widget_is_shared_too(server, left):
+    tutor.join(server.url, code=server.classroom.code, name="Ada")
+    widget = tutor.quiz("q02_shift")
+    wrong = next(i for i, c in enumerate(widget.quiz.choices) if not c.correct)
+    widget.submit("abcdefgh"[wrong])  # as if picked and Check pressed
+    wait_for(lambda: server.classroom.store.count() == 1, what="the quiz's result")
+    assert server.classroom.store.results()[0][:3] == ("Ada", "q02_shift", "failed")
+
+
 def test_a_wrong_code_or_taken_name_is_said_plainly(server, left):
     refused = tutor.join(server.url, code="WRONG9", name="Ada")
     assert not refused and "wrong class code" in repr(refused)

@@ -202,8 +202,11 @@ def quiz(id: str):
     if not isinstance(item, Quiz):
         return Note(f"{item.id!r} is a coding problem, not a quiz; check it with "
                      f"tutor.check({item.id!r}).")
-    return QuizWidget(item, on_result=lambda r: store.record_check(item.id, r.status,
-                                                                   r.misconception))
+    def recorded(result: Result) -> None:
+        store.record_check(item.id, result.status, result.misconception)
+        _share(result)  # a quiz answered in its widget reaches the workshop's dashboard too
+
+    return QuizWidget(item, on_result=recorded)
 
 
 def problems() -> list[str]:
