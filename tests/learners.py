@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import tutor
+from tutor import checking, registry
 
 SEEDS = range(4)
 
@@ -57,3 +60,48 @@ def over_wrong(wrong):
     """Parametrise a test over (problem_id, answer, misconception), named after the answer."""
     return pytest.mark.parametrize(("problem_id", "answer", "expected"), wrong,
                                    ids=[a.__name__ for _, a, _ in wrong])
+
+
+class _Raised:
+    def __init__(self, error):
+        self.error = error
+
+
+def remembering(problem):
+    """`problem` whose calls are remembered per function and input: twins are pure functions of
+    their inputs, so across the many checks of one seed each runs once per input instead of
+    once per check. The verdicts are those of the plain problem; only the time differs."""
+    memory, call = {}, problem.call
+
+    def key_of(x):
+        if isinstance(x, np.ndarray):
+            return (x.dtype.str, x.shape, x.tobytes())
+        return repr(x)
+
+    def remembered(fn, case):
+        key = (fn, tuple(map(key_of, case.args)),
+               tuple((k, key_of(v)) for k, v in case.kwargs.items()))
+        if key not in memory:
+            try:
+                memory[key] = call(fn, case) if call else fn(*case.args, **case.kwargs)
+            except Exception as e:  # noqa: BLE001 - replayed as it was raised
+                memory[key] = _Raised(e)
+        if isinstance(memory[key], _Raised):
+            raise memory[key].error
+        return memory[key]
+
+    return dataclasses.replace(problem, call=remembered)
+
+
+def sweep(problem_id, answers, seeds, first=True):
+    """Every (answer, expected) fails on every seed, named `expected` unless that is None: as
+    the mistake (`first`), or as one of the two a message names (an answer that shows two)."""
+    problem = registry.get(problem_id)
+    for seed in seeds:
+        remembered = remembering(problem)
+        for answer, expected in answers:
+            result = checking.run(remembered, answer, seed=seed)
+            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
+            named = result.misconceptions[:1] if first else result.misconceptions
+            assert expected is None or expected in named, \
+                f"{answer.__name__}, seed {seed}: {result.misconceptions}: {result.message}"

@@ -5,7 +5,6 @@ and the margin explorer shows the loss and the gradient p − y."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import io
 import math
@@ -20,13 +19,14 @@ from learners import (
     over_right,
     over_wrong,
     passes,
+    sweep,
     torch_in,
 )
 from PIL import Image
 from scipy import special
 
 import tutor
-from tutor import checking, registry
+from tutor import registry
 from tutor.chapters import ch05_cross_entropy as ch05
 from tutor.widgets.cross_entropy import MARGIN, MarginExplorer
 
@@ -990,49 +990,8 @@ CHAPTER_PROBLEMS = ["cross_entropy", "cross_entropy_grad", "softmax_jacobian",
                     "label_smoothed_cross_entropy", "torch_cross_entropy"]
 
 
-class _Raised:
-    def __init__(self, error):
-        self.error = error
-
-
-def _remembering(problem):
-    """`problem` whose calls are remembered per function and input: twins are pure functions of
-    their inputs, so across the many checks of one seed each runs once per input instead of
-    once per check. The verdicts are those of the plain problem; only the time differs."""
-    memory, call = {}, problem.call
-
-    def key_of(x):
-        if isinstance(x, np.ndarray):
-            return (x.dtype.str, x.shape, x.tobytes())
-        return repr(x)
-
-    def remembered(fn, case):
-        key = (fn, tuple(map(key_of, case.args)),
-               tuple((k, key_of(v)) for k, v in case.kwargs.items()))
-        if key not in memory:
-            try:
-                memory[key] = call(fn, case) if call else fn(*case.args, **case.kwargs)
-            except Exception as e:  # noqa: BLE001 - replayed as it was raised
-                memory[key] = _Raised(e)
-        if isinstance(memory[key], _Raised):
-            raise memory[key].error
-        return memory[key]
-
-    return dataclasses.replace(problem, call=remembered)
-
-
 def _sweep(problem_id, answers, first=True):
-    """Every (answer, expected) fails on every seed, named `expected` unless that is None: as
-    the mistake (`first`), or as one of the two a message names (an answer that shows two)."""
-    problem = registry.get(problem_id)
-    for seed in SWEEP:
-        remembering = _remembering(problem)
-        for answer, expected in answers:
-            result = checking.run(remembering, answer, seed=seed)
-            assert not result.passed, f"{answer.__name__} passed {problem_id} (seed {seed})"
-            named = result.misconceptions[:1] if first else result.misconceptions
-            assert expected is None or expected in named, \
-                f"{answer.__name__}, seed {seed}: {result.misconceptions}: {result.message}"
+    sweep(problem_id, answers, SWEEP, first)
 
 
 @pytest.mark.parametrize("problem_id", CHAPTER_PROBLEMS)
