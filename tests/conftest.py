@@ -58,6 +58,8 @@ SPREAD = {"test_ch01_ch02.py", "test_ch03.py", "test_ch04.py", "test_ch05.py", "
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.has_plugin("xdist"):
+        return
     for item in items:
         if item.path.name not in SPREAD:
             item.add_marker(pytest.mark.xdist_group(str(item.path)))
