@@ -261,6 +261,11 @@ def test_killing_the_server_mid_run_loses_no_result_and_stores_none_twice(tmp_pa
         sent = drive(clients, 6.0, 5.0, outage)
         assert events == {"killed": True, "restarted": True}
         wait_until_sent(clients)
+        # A result a sending thread has taken from its queue but not yet written to the outbox is
+        # in neither: give it the moment it needs to land before counting.
+        deadline = time.monotonic() + 10
+        while len(server.stored()) < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
         stored = server.stored()
         assert len(stored) == len(set(stored)) == sent == 600
         for c in clients:  # each learner's attempts at each problem: 1, 2, ... each once
