@@ -25,6 +25,7 @@ BEYOND = {
     "05_cross_entropy": ("fix_the_loss", "smoothed_loss_floor", "softmax_classifier_grad"),
     "06_temperature": ("nucleus_size", "nll_temperature_grad", "temperature_for_entropy"),
     "07_attention_masking": ("fix_the_padding_weights", "packed_batch_mask", "attention_grad_q"),
+    "09_softmax_at_scale": ("fix_the_online_softmax", "chunk_plan", "sparsemax_vjp"),
 }
 IDS = [pid for ids in BEYOND.values() for pid in ids]
 TWINS = [(pid, i) for pid in IDS for i in range(len(registry.get(pid).twins))]
@@ -516,6 +517,74 @@ def grad_q_jacobian(q, k, v, grad_out):
     return dq
 
 
+def online_softmax_loops(x, block):
+    x = [float(v) for v in x]
+    m = max(x)
+    e = [math.exp(v - m) for v in x]
+    return np.array([v / sum(e) for v in e])
+
+
+def online_softmax_torch(x, block):
+    import torch
+
+    return torch.softmax(torch.as_tensor(x), dim=0)
+
+
+def online_softmax_merged(x, block):
+    # the blocks' (max, sum) merged pairwise at the end, as a parallel reduction would
+    x = np.asarray(x, dtype=float)
+    parts = [x[i:i + block] for i in range(0, len(x), block)]
+    stats = [(b.max(), np.exp(b - b.max()).sum()) for b in parts]
+    m = max(mb for mb, _ in stats)
+    s = sum(sb * math.exp(mb - m) for mb, sb in stats)
+    return np.concatenate([np.exp(b - m) / s for b in parts])
+
+
+def plan_ceil(N, V, dtype, budget):
+    row = V * {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}[dtype]
+    if budget < row:
+        raise ValueError("not even one row fits")
+    chunk = min(math.floor(budget / row), N)
+    return chunk, math.ceil(N / chunk)
+
+
+def plan_torch_itemsize(N, V, dtype, budget):
+    import torch
+
+    row = V * torch.finfo(getattr(torch, dtype)).bits // 8
+    if budget < row:
+        raise ValueError("not even one row fits")
+    chunk = min(budget // row, N)
+    return [chunk, (N + chunk - 1) // chunk]
+
+
+def sparsemax_vjp_autograd(z, g):
+    import torch
+
+    zt = torch.tensor(np.asarray(z, dtype=float), requires_grad=True)
+    s = torch.sort(zt, dim=-1, descending=True).values
+    k = torch.arange(1, zt.shape[-1] + 1, dtype=zt.dtype)
+    cumulative = torch.cumsum(s, dim=-1)
+    support = (1 + k * s > cumulative).sum(dim=-1, keepdim=True)
+    tau = (torch.gather(cumulative, -1, support - 1) - 1) / support
+    p = torch.clamp(zt - tau, min=0)
+    (grad,) = torch.autograd.grad(p, zt, torch.as_tensor(g))
+    return grad
+
+
+def sparsemax_vjp_jacobian(z, g):
+    from tutor.chapters.ch09_softmax_at_scale import sparsemax
+
+    shape = np.shape(g)
+    z, g = np.reshape(z, (-1, shape[-1])), np.reshape(g, (-1, shape[-1]))
+    rows = []
+    for zr, gr in zip(z, g, strict=True):
+        s = (sparsemax(zr) > 0).astype(float)
+        J = np.diag(s) - np.outer(s, s) / s.sum()
+        rows.append(J.T @ gr)
+    return np.array(rows).reshape(shape)
+
+
 STYLES = [
     ("fix_the_sigmoid_grad", sigmoid_grad_loops), ("fix_the_sigmoid_grad", sigmoid_grad_symmetric),
     ("fix_the_sigmoid_grad", sigmoid_grad_torch),
@@ -550,6 +619,11 @@ STYLES = [
     ("fix_the_padding_weights", padding_weights_torch),
     ("packed_batch_mask", packed_loops), ("packed_batch_mask", packed_torch),
     ("attention_grad_q", grad_q_autograd), ("attention_grad_q", grad_q_jacobian),
+    ("fix_the_online_softmax", online_softmax_loops),
+    ("fix_the_online_softmax", online_softmax_torch),
+    ("fix_the_online_softmax", online_softmax_merged),
+    ("chunk_plan", plan_ceil), ("chunk_plan", plan_torch_itemsize),
+    ("sparsemax_vjp", sparsemax_vjp_autograd), ("sparsemax_vjp", sparsemax_vjp_jacobian),
 ]
 
 

@@ -402,6 +402,46 @@ CATALOGUE: dict[str, Misconception] = {
         _m("softmax_not_sparsemax", "Softmax instead of sparsemax",
            "Softmax never gives an exact 0; sparsemax subtracts a threshold τ and clips at 0.",
            "09_softmax_at_scale", "Sparsemax"),
+        _m("block_not_rescaled", "Blocks left relative to their own max",
+           "Pass 1 of an online softmax writes each block's e^(x − m_b) relative to the block's "
+           "own max m_b, while the total s is relative to the final max m; pass 2 must multiply "
+           "each block by e^(m_b − m) / s, not only divide by s.",
+           "09_softmax_at_scale", "Online softmax"),
+        _m("bits_for_bytes", "Bits counted as bytes",
+           "float32 is 32 bits, which is 4 bytes: an array takes (number of elements) × "
+           "(bytes per element), 2 for float16 and bfloat16, 4 for float32, 8 for float64.",
+           "09_softmax_at_scale", "The vocabulary cost and sampled softmax"),
+        _m("itemsize_ignored", "One size for every dtype",
+           "The bytes per element depend on the dtype: 2 for float16 and bfloat16, 4 for "
+           "float32, 8 for float64 (numpy's default). Halving the precision halves the memory, "
+           "which is why logits are often kept in bfloat16.",
+           "09_softmax_at_scale", "The vocabulary cost and sampled softmax"),
+        _m("chunk_count_rounded_down", "Chunks counted with N // chunk",
+           "N // chunk chunks leave out the N mod chunk rows of the last, shorter chunk; the "
+           "count is the ceiling ⌈N / chunk⌉ = (N + chunk − 1) // chunk.",
+           "09_softmax_at_scale", "Chunked cross-entropy"),
+        _m("chunk_over_budget", "A chunk rounded up past the budget",
+           "The rows that fit are budget / (bytes per row) rounded down: rounding up (or to the "
+           "nearest) gives a chunk whose logits no longer fit in the budget.",
+           "09_softmax_at_scale", "Chunked cross-entropy"),
+        _m("sparsemax_tau_held_fixed", "The threshold τ treated as a constant",
+           "On the support p_j = z_j − τ, and τ = (Σ_S z − 1)/|S| moves with every z in the "
+           "support: ∂τ/∂z_j = 1/|S|. So J = diag(s) − s sᵀ/|S|, and Jᵀg subtracts the mean of "
+           "g over the support, which keeps the sum of p at one.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("sparsemax_grad_mean_over_all", "The mean of g over every entry",
+           "τ depends only on the entries in the support, so the mean subtracted from g is over "
+           "the support S: Σ_S g / |S|, not the mean over all K entries.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("sparsemax_grad_off_support", "A gradient outside the support",
+           "An entry clipped to 0 stays 0 under any small change of z: its rows and columns of "
+           "the Jacobian are 0, so Jᵀg is exactly 0 off the support.",
+           "09_softmax_at_scale", "Sparsemax"),
+        _m("softmax_backward_for_sparsemax", "Softmax's backward used for sparsemax",
+           "p ⊙ (g − Σ p g) is the backward of softmax, whose Jacobian is diag(p) − p pᵀ. "
+           "Sparsemax's Jacobian depends only on which entries are in the support S: "
+           "diag(s) − s sᵀ/|S|.",
+           "09_softmax_at_scale", "Sparsemax"),
         _m("forbidden_torch_function", "Calling torch's ready-made version",
            "This problem asks you to build it from elementary tensor operations, so that the "
            "model trains with your own code; torch's log_softmax, logsumexp, softmax and "

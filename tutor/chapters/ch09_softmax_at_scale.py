@@ -762,12 +762,14 @@ PROBLEMS = [
                   "measures your peak memory on 512 rows × 500 classes in chunks of 32: it must "
                   "stay under half the size of the full logits. Logits may be huge.",
         reference=chunked_cross_entropy, generate=_ce_cases, probes=_ce_probes,
+        invariants=(checking.non_negative("the loss"),),
         call=_measured_call, compare=_compare_memory,
         twins=(Twin("full_logits_materialised", _ce_full),
                Twin("chunk_boundary_off_by_one", _ce_last_chunk_dropped),
                Twin("chunk_boundary_off_by_one", _ce_chunk_one_short),
                Twin("mean_of_chunk_means", _ce_mean_of_means),
                Twin("sum_not_mean", _ce_summed),
+               Twin("nll_sign", blocks.negated(chunked_cross_entropy)),
                Twin("log_of_softmax", _ce_log_of_softmax),
                Twin("no_max_shift", _ce_no_shift)),
         hints=("Loop over row ranges start = 0, chunk, 2·chunk, … up to N, with h[start:start + "
@@ -880,3 +882,289 @@ QUIZZES = [
         ),
     ),
 ]
+
+
+# === Practice beyond the lesson ================================================================
+# Problems the lesson does not ask: a bug to find in the lesson's two-pass online softmax, a
+# memory plan for chunked cross-entropy, and the backward pass of sparsemax. They are declared
+# after everything above and added to PROBLEMS at the end of this section.
+
+# --- fix_the_online_softmax: find the bug ------------------------------------------------------
+
+def fix_the_online_softmax(x, block):
+    """softmax of a 1-D x, as the online version computes it: pass 1 writes each block's
+    e^(x − m_b) with the block's own max m_b and merges (m_b, s_b) into a running (m, s); pass 2
+    multiplies each block by e^(m_b − m) / s."""
+    return blocks.softmax(np.asarray(x, dtype=np.float64), axis=-1)
+
+
+def _online_softmax(x, block, *, final_rescale=True, sum_rescale=True, shift=True,
+                    per_block=False):
+    """The two-pass online softmax with one of its classic mistakes switched on."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(len(x))
+    maxima, sums = [], []
+    m, s = -np.inf, 0.0
+    with np.errstate(all="ignore"):
+        for i in range(0, len(x), block):
+            m_b = x[i:i + block].max() if shift else 0.0
+            out[i:i + block] = np.exp(x[i:i + block] - m_b)
+            maxima.append(m_b)
+            sums.append(out[i:i + block].sum())
+            m_new = max(m, m_b)
+            s = (s * np.exp(m - m_new) if sum_rescale else s) + sums[-1] * np.exp(m_b - m_new)
+            m = m_new
+        for b, i in enumerate(range(0, len(x), block)):
+            if per_block:
+                out[i:i + block] /= sums[b]
+            else:
+                out[i:i + block] *= (np.exp(maxima[b] - m) if final_rescale else 1.0) / s
+    return out
+
+
+def _fix_online_softmax_shown(x, block):
+    """The code the practice notebook shows: pass 2 divides by s and forgets e^(m_b − m)."""
+    return _online_softmax(x, block, final_rescale=False)
+
+
+def _fix_online_softmax_sum_not_rescaled(x, block):
+    return _online_softmax(x, block, sum_rescale=False)
+
+
+def _fix_online_softmax_per_block(x, block):
+    return _online_softmax(x, block, per_block=True)
+
+
+def _fix_online_softmax_no_shift(x, block):
+    return _online_softmax(x, block, shift=False)
+
+
+def _fix_online_softmax_cases(rng):
+    for _ in range(3):
+        n = int(rng.integers(12, 40))
+        block = int(rng.integers(2, 6))
+        while n % block == 0:
+            n += 1
+        # a rising trend, so that later blocks have larger maxima than earlier ones
+        x = _inputs.logits(rng, (n,), scale=2.0) + np.linspace(0, float(rng.uniform(4, 12)), n)
+        yield case(x, block)
+
+
+def _fix_online_softmax_probes():
+    ramp = np.arange(10, dtype=float) / 2
+    return [
+        case(ramp, 3, note="a max that grows from block to block, the last block shorter"),
+        case(ramp[::-1].copy(), 4, note="the largest value in the first block"),
+        case(np.array([1000.0, 998.0, 1001.0, 999.5, 1003.0]), 2, note="values near 1000"),
+        case(np.array([0.5, -1.0, 2.0, 0.0]), 1, note="blocks of one"),
+        case(np.array([0.5, -1.0, 2.0, 0.0]), 8, note="one block holding every entry"),
+        case(np.array([2.0, 1.0, 0.0, 3.0, -1.0, 4.0], dtype=np.float32), 2, note="float32"),
+    ]
+
+
+# --- chunk_plan: apply ---------------------------------------------------------------------------
+
+BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+"""Bytes per element of the dtypes a chunk's logits may have."""
+
+
+def chunk_plan(N, V, dtype, budget):
+    """(chunk, n_chunks): the most rows whose logits, chunk × V numbers of `dtype`, fit in
+    `budget` bytes (at most N), and how many chunks then cover the N rows (the last shorter).
+    ValueError when not even one row fits."""
+    row = V * BYTES[dtype]
+    if row > budget:
+        raise ValueError(f"one row of logits takes {row} bytes, more than the budget {budget}")
+    chunk = min(budget // row, N)
+    return chunk, -(-N // chunk)
+
+
+def _plan(N, V, budget, nbytes, *, chunks=None, rows=None):
+    rows = rows or (lambda budget, row: budget // row)
+    chunk = min(rows(budget, V * nbytes), N)
+    return chunk, (chunks or (lambda N, c: -(-N // c)))(N, chunk)
+
+
+def _plan_bits(N, V, dtype, budget):
+    return _plan(N, V, budget, {"float16": 16, "bfloat16": 16, "float32": 32,
+                                "float64": 64}[dtype])
+
+
+def _plan_float64(N, V, dtype, budget):
+    return _plan(N, V, budget, 8)
+
+
+def _plan_float32(N, V, dtype, budget):
+    return _plan(N, V, budget, 4)
+
+
+def _plan_floored_count(N, V, dtype, budget):
+    return _plan(N, V, budget, BYTES[dtype], chunks=lambda N, c: N // c)
+
+
+def _plan_rounded_rows(N, V, dtype, budget):
+    return _plan(N, V, budget, BYTES[dtype], rows=lambda budget, row: -(-budget // row))
+
+
+def _plan_cases(rng):
+    for _ in range(3):
+        dtype = str(rng.choice(list(BYTES)))
+        V = int(rng.integers(1_000, 200_000))
+        N = int(rng.integers(2_000, 100_000))
+        # between 40 and 400 rows, never a whole number of them
+        budget = int(V * BYTES[dtype] * (rng.integers(40, 400) + rng.uniform(0.1, 0.9)))
+        chunk = budget // (V * BYTES[dtype])
+        while N % chunk == 0:
+            N += 1
+        yield case(N, V, dtype, budget)
+
+
+def _plan_probes():
+    return [
+        case(8192, 50_000, "float32", 102_400_000, note="the lesson's 8192 × 50,000, 102.4 MB"),
+        case(1000, 30_000, "bfloat16", 1_000_000, note="bfloat16, 1 MB for 16.7 rows"),
+        case(5000, 50_257, "float16", 100 * 2**20, note="float16, 100 MiB"),
+        case(3000, 32_000, "float64", 2**30, note="float64, 1 GiB"),
+        case(10, 100, "float64", 10**9, note="a budget larger than all the logits"),
+        case(100, 50_000, "float32", 100_000, raises=ValueError,
+             note="not even one row of logits fits in the budget"),
+    ]
+
+
+# --- sparsemax_vjp: derive, then check numerically ---------------------------------------------
+
+def sparsemax_vjp(z, g):
+    """Jᵀg for J = ∂ sparsemax(z) / ∂z along the last axis. On the support S, p = z − τ with
+    ∂τ/∂z_j = 1/|S| for j in S, so J = diag(s) − s sᵀ/|S| (s the support's indicator), which is
+    symmetric: (Jᵀg)_j = s_j (g_j − mean of g over S)."""
+    z, g = np.asarray(z, dtype=np.float64), np.asarray(g, dtype=np.float64)
+    s = sparsemax(z) > 0
+    mean = (g * s).sum(axis=-1, keepdims=True) / s.sum(axis=-1, keepdims=True)
+    return np.where(s, g - mean, 0.0)
+
+
+def _vjp_parts(z, g):
+    z, g = np.asarray(z, dtype=float), np.asarray(g, dtype=float)
+    return sparsemax(z) > 0, g
+
+
+def _svjp_tau_fixed(z, g):
+    s, g = _vjp_parts(z, g)
+    return np.where(s, g, 0.0)
+
+
+def _svjp_mean_over_all(z, g):
+    s, g = _vjp_parts(z, g)
+    return np.where(s, g - g.mean(axis=-1, keepdims=True), 0.0)
+
+
+def _svjp_not_masked(z, g):
+    s, g = _vjp_parts(z, g)
+    return g - (g * s).sum(axis=-1, keepdims=True) / s.sum(axis=-1, keepdims=True)
+
+
+def _svjp_softmax(z, g):
+    p, g = blocks.softmax(z, axis=-1), np.asarray(g, dtype=float)
+    return p * (g - (p * g).sum(axis=-1, keepdims=True))
+
+
+def _svjp_softmax_formula(z, g):
+    # softmax's backward with sparsemax's probabilities in it
+    p, g = sparsemax(z), np.asarray(g, dtype=float)
+    return p * (g - (p * g).sum(axis=-1, keepdims=True))
+
+
+def _svjp_flattened(z, g):
+    s, g = _vjp_parts(z, g)
+    return np.where(s, g - (g * s).sum() / s.sum(), 0.0)
+
+
+def _svjp_cases(rng):
+    for ndim in (1, 2, 3):
+        shape = _inputs.shape(rng, ndim, low=3, high=7)
+        yield case(_inputs.logits(rng, shape, scale=1.0), rng.normal(0, 1, shape))
+
+
+def _svjp_probes():
+    return [
+        case(np.array([0.5, 2.0, 0.1, 1.8]), np.array([1.0, -2.0, 0.5, 3.0]),
+             note="a support of two entries"),
+        case(np.array([[1.0, 0.2, 0.9, -1.0], [0.3, 0.25, 0.35, 0.3]]),
+             np.array([[0.2, 1.0, -1.0, 2.0], [1.0, 2.0, 3.0, 4.0]]),
+             note="two rows, the second with every entry in the support"),
+        case(np.array([3.0, 0.0, 0.0]), np.array([1.0, 2.0, 3.0]),
+             note="a one-hot sparsemax, support of one"),
+        case(np.array([1000.0, 999.5, 990.0]), np.array([0.0, 1.0, 5.0]),
+             note="values near 1000"),
+    ]
+
+
+_BEYOND = [
+    Problem(
+        id="fix_the_online_softmax", chapter=CHAPTER, signature="fix_the_online_softmax(x, block)",
+        difficulty="easy", points=1,
+        statement="Find the bug. This online softmax of a 1-D x works in blocks: pass 1 writes "
+                  "each block's e^(x − m_b) with the block's own max and merges (m_b, s_b) "
+                  "into a running (m, s); pass 2 divides every block by s. It sums to one "
+                  "only when every block has the same max. Fix it: softmax(x) for blocks of any "
+                  "size (the last one may be shorter), exact for values near 1000.",
+        reference=fix_the_online_softmax, generate=_fix_online_softmax_cases,
+        probes=_fix_online_softmax_probes,
+        twins=(Twin("block_not_rescaled", _fix_online_softmax_shown),
+               Twin("accumulator_not_rescaled", _fix_online_softmax_sum_not_rescaled),
+               Twin("softmax_per_tile", _fix_online_softmax_per_block),
+               Twin("no_max_shift", _fix_online_softmax_no_shift)),
+        hints=("Pass 1 keeps `maxima`, but pass 2 never reads it. Relative to which max is "
+               "each block's e^(x − m_b), and relative to which max is s?",
+               "e^(x − m) = e^(x − m_b) · e^(m_b − m): in pass 2 each block needs the factor "
+               "e^(m_b − m) as well as 1/s, with m the final max.",
+               "out[i:i + block] = out[i:i + block] * np.exp(maxima[b] - m) / s"),
+    ),
+    Problem(
+        id="chunk_plan", chapter=CHAPTER, signature="chunk_plan(N, V, dtype, budget)",
+        difficulty="medium", points=2,
+        statement="Plan a chunked cross-entropy: N positions, a vocabulary of V, logits of "
+                  "`dtype` (\"float16\", \"bfloat16\", \"float32\" or \"float64\"), and `budget` "
+                  "bytes for one chunk's logits. Return (chunk, n_chunks): the most rows whose "
+                  "chunk × V logits fit in the budget (at most N), and the number of chunks "
+                  "that cover the N rows, the last one shorter. Raise ValueError when not even "
+                  "one row fits.",
+        reference=chunk_plan, generate=_plan_cases, probes=_plan_probes,
+        twins=(Twin("bits_for_bytes", _plan_bits),
+               Twin("itemsize_ignored", _plan_float64),
+               Twin("itemsize_ignored", _plan_float32),
+               Twin("chunk_count_rounded_down", _plan_floored_count),
+               Twin("chunk_over_budget", _plan_rounded_rows)),
+        hints=("One row of logits is V numbers of `dtype`. How many bytes is one float16, "
+               "bfloat16, float32, float64 number?",
+               "Rows that fit: budget // (V · bytes), rounded down (a row more would not fit) "
+               "and at most N. Chunks: ⌈N / chunk⌉, since the rows left over still need a "
+               "chunk of their own.",
+               "row = V * {\"float16\": 2, \"bfloat16\": 2, \"float32\": 4, \"float64\": 8}"
+               "[dtype]; if row > budget: raise ValueError(...); chunk = min(budget // row, N); "
+               "return chunk, -(-N // chunk)"),
+    ),
+    Problem(
+        id="sparsemax_vjp", chapter=CHAPTER, signature="sparsemax_vjp(z, g)",
+        difficulty="hard", points=3,
+        statement="Backpropagation through sparsemax. For z and an upstream gradient g = ∂L/∂p "
+                  "of the same shape, p = sparsemax(z) along the last axis, derive and return "
+                  "∂L/∂z = Jᵀg with the shape of z. Away from ties at the threshold, p_j = z_j "
+                  "− τ on the support and 0 off it, and τ depends on z.",
+        reference=sparsemax_vjp, generate=_svjp_cases, probes=_svjp_probes,
+        twins=(Twin("sparsemax_tau_held_fixed", _svjp_tau_fixed),
+               Twin("sparsemax_grad_mean_over_all", _svjp_mean_over_all),
+               Twin("sparsemax_grad_off_support", _svjp_not_masked),
+               Twin("softmax_backward_for_sparsemax", _svjp_softmax),
+               Twin("softmax_backward_for_sparsemax", _svjp_softmax_formula),
+               Twin("wrong_axis", _svjp_flattened)),
+        hints=("Off the support p_j is 0 for every small change of z: its row of J is 0. On the "
+               "support S, p_j = z_j − τ with τ = (Σ_{i∈S} z_i − 1)/|S|. What is ∂τ/∂z_j?",
+               "∂τ/∂z_j = 1/|S| for j in S, so J = diag(s) − s sᵀ/|S| with s the support's "
+               "0/1 indicator. J is symmetric; Jᵀg = s ⊙ (g − the mean of g over the support).",
+               "s = sparsemax(z) > 0; mean = (g * s).sum(-1, keepdims=True) / s.sum(-1, "
+               "keepdims=True); return np.where(s, g - mean, 0.0)"),
+    ),
+]
+
+PROBLEMS += _BEYOND
