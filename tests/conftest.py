@@ -53,7 +53,8 @@ def pytest_runtest_setup(item):
 
 SPREAD = {"test_ch01_ch02.py", "test_ch03.py", "test_ch04.py", "test_ch05.py", "test_ch06.py",
           "test_ch07.py", "test_ch09.py", "test_practice_beyond.py", "test_registry.py",
-          "test_checking.py", "test_messages.py", "test_catalogue.py", "test_properties.py"}
+          "test_checking.py", "test_messages.py", "test_catalogue.py", "test_properties.py",
+          "test_clip_loss.py"}
 """Test files with no costly module-scoped fixture, whose tests may run on any worker."""
 
 

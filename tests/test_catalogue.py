@@ -22,7 +22,7 @@ CATALOGUE = list(misconceptions.CATALOGUE.values())
 # The course's lessons (COURSE_SPEC section 4); a link may name one whose notebook is still being
 # written, but never a lesson the course does not have.
 LESSONS = ("00_start_here", "01_logits", "02_softmax", "03_stability", "04_log_softmax",
-           "05_cross_entropy", "06_temperature", "07_attention_masking",
+           "05_cross_entropy", "06_temperature", "06b_calibration", "07_attention_masking",
            "08_tiny_language_model", "09_softmax_at_scale")
 
 

@@ -36,7 +36,7 @@ FALLBACK_MODULES = ("json", "collections", "functools", "itertools", "pathlib", 
 def training_text(lessons: Path = LESSONS) -> tuple[str, str]:
     """The text to train on and where it came from: the markdown cells of lessons 01–07 of this
     course, or, when those notebooks are not there, standard-library docstrings."""
-    notebooks = sorted(lessons.glob("0[1-7]_*.ipynb"))
+    notebooks = sorted(lessons.glob("0[1-7]*_*.ipynb"))  # 06b_calibration too
     if notebooks:
         cells = []
         for path in notebooks:

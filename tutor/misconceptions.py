@@ -251,19 +251,19 @@ CATALOGUE: dict[str, Misconception] = {
         _m("ece_bin_edges", "Calibration bins closed on the wrong side",
            "Bins are (lo, hi], so a confidence of exactly 0.5 with 2 bins lands in the first "
            "bin; np.digitize(..., right=True) or ceil(conf·B) − 1 gets it right.",
-           "06_temperature", "Calibration"),
+           "06b_calibration", "Calibration"),
         _m("ece_unweighted", "Bins averaged without their weights",
            "ECE weights each bin's gap |accuracy − confidence| by the fraction of samples in "
            "it, n_b / N; a plain mean over bins overweights nearly empty bins.",
-           "06_temperature", "Calibration"),
+           "06b_calibration", "Calibration"),
         _m("no_t_squared", "Missing the T² factor",
            "Soft-target gradients shrink like 1/T², so the distillation loss is multiplied by "
            "T² to keep its scale independent of the temperature.",
-           "06_temperature", "Distillation"),
+           "06b_calibration", "Distillation"),
         _m("kl_direction", "KL divergence in the wrong direction",
            "Distillation uses KL(teacher ‖ student) = Σ p_teacher·(log p_teacher − "
            "log p_student); KL is not symmetric.",
-           "06_temperature", "Distillation"),
+           "06b_calibration", "Distillation"),
         _m("top_p_keeps_extra", "One entry too many at the top-p boundary",
            "When the entries before one already sum to exactly p, the nucleus is complete: keep "
            "an entry only while the mass before it is strictly below p (cumsum − probs < p); "
@@ -284,12 +284,24 @@ CATALOGUE: dict[str, Misconception] = {
            "The KL divergence of one example is a sum over its K classes; average only over "
            "the N examples. Dividing by N·K (F.kl_div with reduction='mean') makes the loss K "
            "times too small; use reduction='batchmean'.",
-           "06_temperature", "Distillation"),
+           "06b_calibration", "Distillation"),
         _m("soft_ce_not_kl", "Soft cross-entropy instead of KL",
            "−Σ p_teacher·log p_student is KL(teacher ‖ student) plus the teacher's entropy: "
            "the same gradient, but not the same value. Subtract the entropy, i.e. compute "
            "Σ p_teacher·(log p_teacher − log p_student).",
-           "06_temperature", "Distillation"),
+           "06b_calibration", "Distillation"),
+        _m("contrastive_one_direction", "One direction of a contrastive loss",
+           "CLIP's loss averages two cross-entropies over the same similarity matrix: each image "
+           "picks its text among the N texts (the rows, targets 0..N − 1) and each text picks "
+           "its image among the N images (the columns: the rows of the transpose). One "
+           "direction alone leaves half of the comparisons out.",
+           "06b_calibration", "Learned temperature in CLIP"),
+        _m("embeddings_not_normalised", "Embeddings not normalised",
+           "CLIP compares directions: divide each embedding by its own length "
+           "(np.linalg.norm(x, axis=1, keepdims=True)) so that the dot products are cosine "
+           "similarities in [−1, 1]. Raw dot products let a long vector win every comparison, "
+           "and τ no longer sets the scale of the logits.",
+           "06b_calibration", "Learned temperature in CLIP"),
         # 07 attention masking
         _m("causal_wrong_triangle", "Upper triangle instead of lower",
            "Query i may attend keys j ≤ i: the keep-mask is lower-triangular (np.tril), "
@@ -486,7 +498,7 @@ CATALOGUE: dict[str, Misconception] = {
            "The chain rule multiplies by the inner derivative: with β = 1/T, dL/dT = dL/dβ · "
            "dβ/dT, and dβ/dT = −1/T². Stopping at dL/dβ gives the right shape with the wrong "
            "sign and scale.",
-           "06_temperature", "Calibration"),
+           "06b_calibration", "Calibration"),
         _m("mean_of_logs", "The mean of the logs instead of the log of the mean",
            "Averaging log-probabilities gives the log of a geometric mean, which is not a "
            "mixture and can be far below it; average the probabilities in log space: "
@@ -527,7 +539,7 @@ CATALOGUE: dict[str, Misconception] = {
         _m("mean_not_weighted", "An unweighted mean of the logits",
            "d LSE(z/T)/dT = −z̄/T² with z̄ = Σ p_i z_i, the mean of the logits under "
            "p = softmax(z/T); np.mean(z) weighs every class by 1/K instead.",
-           "06_temperature", "Calibration"),
+           "06b_calibration", "Calibration"),
         _m("packing_crosses_documents", "Packed sequences that see each other",
            "A causal mask over a packed row lets a token attend the end of the previous "
            "sequence; combine it with 'same sequence' (a block-diagonal mask) using &.",

@@ -25,7 +25,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = Path(os.environ.get("TUTOR_BROWSER_LESSONS") or ROOT / "notebooks")
-NOTEBOOKS = sorted(p.name for p in LESSONS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p.name for p in LESSONS.glob("[0-9][0-9]*_*.ipynb"))  # 06b_ too
 SHOTS = Path(tempfile.mkdtemp(prefix="tutor-browser-shots-"))
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]

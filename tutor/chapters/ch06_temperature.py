@@ -1579,6 +1579,184 @@ QUIZZES = [
 ]
 
 
+# --- clip_loss: a learned temperature over a batch of pairs -------------------------------------
+
+def _unit_rows(x):
+    """Each row divided by its Euclidean length: dot products become cosine similarities."""
+    x = np.asarray(x, dtype=float)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _mean_diagonal_ce(logits):
+    """Cross-entropy of each row of a square matrix against its own index, averaged: row i's
+    right answer is column i."""
+    return -np.mean(np.diagonal(log_softmax(logits, axis=-1)))
+
+
+def clip_loss(image_emb, text_emb, tau):
+    """CLIP's symmetric contrastive loss over N image–text pairs (row i of each is pair i):
+    logits = unit(image) @ unit(text)ᵀ / τ, then the mean of the cross-entropy image → text
+    (rows, targets 0..N−1) and text → image (columns, the same targets)."""
+    if not tau > 0:
+        raise ValueError(f"the temperature must be positive, got tau = {tau}")
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T / tau
+    return (_mean_diagonal_ce(logits) + _mean_diagonal_ce(logits.T)) / 2
+
+
+def _clip_checked(tau):
+    if not tau > 0:
+        raise ValueError("tau must be positive")
+
+
+def _clip_image_to_text_only(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    return _mean_diagonal_ce(_unit_rows(image_emb) @ _unit_rows(text_emb).T / tau)
+
+
+def _clip_text_to_image_only(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    return _mean_diagonal_ce(_unit_rows(text_emb) @ _unit_rows(image_emb).T / tau)
+
+
+def _clip_not_normalised(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    logits = np.asarray(image_emb, dtype=float) @ np.asarray(text_emb, dtype=float).T / tau
+    return (_mean_diagonal_ce(logits) + _mean_diagonal_ce(logits.T)) / 2
+
+
+def _clip_normalised_over_batch(image_emb, text_emb, tau):
+    """Each feature divided by its length over the batch (axis 0), not each embedding."""
+    _clip_checked(tau)
+    i, t = np.asarray(image_emb, dtype=float), np.asarray(text_emb, dtype=float)
+    logits = (i / np.linalg.norm(i, axis=0)) @ (t / np.linalg.norm(t, axis=0)).T / tau
+    return (_mean_diagonal_ce(logits) + _mean_diagonal_ce(logits.T)) / 2
+
+
+def _clip_multiplies(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T * tau
+    return (_mean_diagonal_ce(logits) + _mean_diagonal_ce(logits.T)) / 2
+
+
+def _clip_unchecked(image_emb, text_emb, tau):
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T / tau
+    return (_mean_diagonal_ce(logits) + _mean_diagonal_ce(logits.T)) / 2
+
+
+def _clip_whole_matrix(image_emb, text_emb, tau):
+    """log_p[:, targets] with targets = arange(N): every entry of the matrix, not its diagonal."""
+    _clip_checked(tau)
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T / tau
+    return -(np.mean(log_softmax(logits, axis=-1)) + np.mean(log_softmax(logits.T, axis=-1))) / 2
+
+
+def _clip_summed(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    return clip_loss(image_emb, text_emb, tau) * len(image_emb)
+
+
+def _clip_no_shift(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T / tau
+
+    def ce(x):
+        return -np.mean(np.diagonal(x - np.log(np.exp(x).sum(axis=-1, keepdims=True))))
+
+    return (ce(logits) + ce(logits.T)) / 2
+
+
+def _clip_log_of_softmax(image_emb, text_emb, tau):
+    _clip_checked(tau)
+    logits = _unit_rows(image_emb) @ _unit_rows(text_emb).T / tau
+
+    def ce(x):
+        return -np.mean(np.log(np.diagonal(softmax(x, axis=-1))))
+
+    return (ce(logits) + ce(logits.T)) / 2
+
+
+def _pairs(rng, N, d, noise):
+    """N image embeddings and the N text embeddings of their captions (the image's direction
+    plus noise), each row with its own length, as encoders give them before normalising."""
+    image = rng.normal(size=(N, d))
+    text = image + rng.normal(scale=noise, size=(N, d))
+    return (image * rng.uniform(0.3, 3.0, (N, 1)), text * rng.uniform(0.3, 3.0, (N, 1)))
+
+
+def _clip_cases(rng):
+    for _ in range(3):
+        N, d = _inputs.shape(rng, 2, low=2, high=7)
+        # τ far from 1 either way: below 1 as in training (CLIP's starts at 0.07), above 1 rarely
+        tau = float(np.exp(rng.uniform(np.log(0.02), np.log(0.5)))) if rng.random() < 0.8 \
+            else float(rng.uniform(1.5, 3.0))
+        yield case(*_pairs(rng, N, d, noise=float(rng.uniform(0.3, 1.5))), tau)
+
+
+CLIP_IMAGES = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+CLIP_TEXTS = np.array([[1.0, 0.2, 0.4], [0.2, 0.8, 1.0], [0.9, 1.2, 0.3]])
+"""Lesson 06b's batch of three image–text pairs (row i of each is pair i)."""
+
+
+def _clip_probes():
+    rng = np.random.default_rng(7)  # fixed: the same batches at every check
+    image, text = _pairs(rng, 5, 4, noise=0.8)
+    # Two close pairs (cosines 0.99 and 0.995): at τ = 0.001 the logits reach 995, past the
+    # range of exp, though every right pair is the likeliest of its row and column.
+    sharp = (np.eye(2), np.array([[0.99, np.sqrt(1 - 0.99**2)], [0.1, np.sqrt(1 - 0.1**2)]]))
+    # Image 0 points away from its text (cosine −0.8) and towards the other (0.7): at τ = 0.002
+    # no logit passes 350, but the right pair's probability e^(−750) underflows to 0.
+    lost = (np.eye(3)[:2], np.array([[-0.8, 0.6, 0.0], [0.7, 0.5, np.sqrt(0.26)]]))
+    return [
+        _ordinary(case(CLIP_IMAGES, CLIP_TEXTS, 0.07,
+                       note="the lesson's three pairs at CLIP's starting τ = 0.07")),
+        _ordinary(case(image, text, 0.3, note="five pairs, embeddings of different lengths")),
+        case(image.astype(np.float32), text.astype(np.float32), 0.05, note="float32"),
+        case(*sharp, 0.001, note="τ = 0.001: logits near 1000"),
+        case(*lost, 0.002, note="a right pair whose probability underflows to 0"),
+        case(CLIP_IMAGES, CLIP_TEXTS, 0.0, raises=ValueError, note="τ = 0 has no meaning"),
+        case(CLIP_IMAGES, CLIP_TEXTS, -0.07, raises=ValueError,
+             note="a negative τ rewards the wrong pairs"),
+    ]
+
+
+CLIP_LOSS = Problem(
+    id="clip_loss", chapter=CHAPTER, signature="clip_loss(image_emb, text_emb, tau)",
+    difficulty="medium", points=2,
+    statement="CLIP's contrastive loss over a batch of N image–text pairs: image_emb and "
+              "text_emb are (N, d), and row i of each is pair i. Divide every embedding by its "
+              "length, form the logits S / τ from the N×N cosine similarities "
+              "S = image @ textᵀ, and return, as a number, the mean of two cross-entropies "
+              "with targets 0, 1, …, N − 1: image → text over the rows of the logits and "
+              "text → image over its columns (the rows of its transpose). τ must be "
+              "positive: raise ValueError otherwise. It must stay finite for τ = 0.001.",
+    reference=clip_loss, generate=_clip_cases, probes=_clip_probes,
+    symptoms=(overflow_symptom(lambda case: [np.divide(1.0, case.args[2])]
+                               if case.args[2] > 0 else []),),
+    twins=(Twin("contrastive_one_direction", _clip_image_to_text_only),
+           Twin("contrastive_one_direction", _clip_text_to_image_only),
+           Twin("embeddings_not_normalised", _clip_not_normalised),
+           Twin("wrong_axis", _clip_normalised_over_batch),
+           Twin("temperature_multiplies", _clip_multiplies),
+           Twin("accepts_invalid_temperature", _clip_unchecked),
+           Twin("wrong_target_indexing", _clip_whole_matrix),
+           Twin("sum_not_mean", _clip_summed),
+           Twin("no_max_shift", _clip_no_shift),
+           Twin("log_of_softmax", _clip_log_of_softmax)),
+    hints=("Normalise each row of both embeddings to length 1, then S = image @ text.T is "
+           "N×N and S[i, j] compares image i with text j: the right pairs are on the diagonal.",
+           "Image → text is a cross-entropy over each row of S / τ with target i for row i; "
+           "text → image is the same over each row of (S / τ).T. Use log-softmax (a max "
+           "shift) for both, and average the two losses.",
+           "if tau <= 0: raise ValueError(...); i = image_emb / np.linalg.norm(image_emb, "
+           "axis=1, keepdims=True) (the same for text); L = i @ t.T / tau; "
+           "ce = lambda x: -np.mean(np.diagonal(log_softmax(x, axis=1))); "
+           "return (ce(L) + ce(L.T)) / 2"),
+)
+
+# In the lesson's order, right after the distillation loss.
+PROBLEMS.insert([p.id for p in PROBLEMS].index("distillation_loss") + 1, CLIP_LOSS)
+
+
 # === Practice beyond the lesson ================================================================
 # Problems the lesson does not ask: apply top-p, derive then check numerically, apply entropy.
 # They are declared after everything above and added to PROBLEMS at the end of this section.
