@@ -11,6 +11,8 @@ import tutor
 from tutor import checking, registry
 
 SEEDS = range(4)
+SWEEP = range(100, 130)
+"""The seeds every chapter's sweep runs over: the same verdict on each."""
 
 
 def passes(problem_id, fn, seeds=SEEDS):
@@ -105,3 +107,46 @@ def sweep(problem_id, answers, seeds, first=True):
             named = result.misconceptions[:1] if first else result.misconceptions
             assert expected is None or expected in named, \
                 f"{answer.__name__}, seed {seed}: {result.misconceptions}: {result.message}"
+
+
+def twins_of(problem_id):
+    """(answer, misconception) for every twin of `problem_id`, as `sweep` takes them."""
+    return [(t.fn, t.misconception) for t in registry.get(problem_id).twins]
+
+
+def passes_every_seed(problem, answer, seeds=SWEEP):
+    """`answer` passes the full check on the first seed, and the drawn inputs of the others
+    (the probes, fixed, were judged on the first: their verdict on a deterministic answer is the
+    same at every seed)."""
+    for seed in seeds:
+        checked = problem if seed == seeds[0] else dataclasses.replace(problem, probes=tuple)
+        result = checking.run(checked, answer, seed=seed)
+        assert result.passed, f"{getattr(answer, '__name__', answer)}, seed {seed}: " \
+            f"{result.message}"
+
+
+def fails_every_seed(problem, answer, expected, seeds=SWEEP):
+    """The seeds on which `answer` passes, or is not named `expected` first (when `expected` is
+    a catalogue id), as (seed, name given, message)."""
+    misses = []
+    for seed in seeds:
+        result = checking.run(problem, answer, seed=seed)
+        if result.passed or expected is not None and result.misconception != expected:
+            misses.append((seed, result.misconception, result.message))
+    return misses
+
+
+def every_twin_named(problem_id, seeds=SWEEP):
+    """Every twin of `problem_id` fails on every seed, named with its own misconception first."""
+    problem = registry.get(problem_id)
+    misses = {twin.fn.__name__: m for twin in problem.twins
+              if (m := fails_every_seed(problem, twin.fn, twin.misconception, seeds))}
+    assert not misses, misses
+
+
+def every_right_answer_passes(problem_id, right, seeds=SWEEP):
+    """The reference and every answer of `right` ((problem_id, answer) pairs) for this problem
+    pass on every seed."""
+    problem = registry.get(problem_id)
+    for answer in [problem.reference, *(f for p, f in right if p == problem_id)]:
+        passes_every_seed(problem, answer, seeds)

@@ -10,12 +10,15 @@ import os
 import numpy as np
 import pytest
 from learners import (
+    SWEEP,
     assert_named,
     assert_named_nine_in_ten,
     over_right,
     over_wrong,
     passes,
+    sweep,
     torch_in,
+    twins_of,
 )
 from scipy import special, stats
 
@@ -630,7 +633,6 @@ def test_strict_mode_raises_on_a_wrong_answer(monkeypatch):
 # The same verdict on every seed: every twin, every right answer, and wrong answers at the edges
 # the contract allows, over 30 seeds each
 
-SWEEP = range(100, 130)
 PROBLEMS = ["sigmoid", "logit", "shift_log_odds", "bce_with_logits", "two_class_softmax",
             "softmax", "probs_to_logits"]
 
@@ -668,12 +670,7 @@ RIGHT_EVERYWHERE = RIGHT + [
 
 @pytest.mark.parametrize("problem_id", PROBLEMS)
 def test_every_twin_fails_and_is_named_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    for twin in problem.twins:
-        for seed in SWEEP:
-            result = checking.run(problem, twin.fn, seed=seed)
-            assert result.misconception == twin.misconception, \
-                (twin.fn.__name__, seed, result.message)
+    sweep(problem_id, twins_of(problem_id), SWEEP)
 
 
 @pytest.mark.parametrize("problem_id", PROBLEMS)

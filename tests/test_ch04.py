@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from learners import (
     SEEDS,
+    SWEEP,
     assert_named,
     assert_named_nine_in_ten,
     over_right,
@@ -665,7 +666,6 @@ def test_examples_build_with_default_arguments():
 # aimed at the edges the contract promises (length-1 axes, gaps in every position, float32 on
 # float64 input, thousands of tokens)
 
-SWEEP = range(100, 130)
 CHAPTER_PROBLEMS = ["log_prob_of", "log_softmax", "sequence_log_prob", "perplexity"]
 
 

@@ -5,7 +5,6 @@ and the messages a learner reads are pinned word for word."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -13,6 +12,9 @@ import pytest
 from learners import (
     assert_named,
     assert_named_nine_in_ten,
+    every_right_answer_passes,
+    every_twin_named,
+    fails_every_seed,
     over_right,
     over_wrong,
     passes,
@@ -21,7 +23,7 @@ from learners import (
 from scipy import optimize, special, stats
 
 import tutor
-from tutor import checking, registry, statistics
+from tutor import registry, statistics
 from tutor.chapters import ch06_temperature as ch06
 
 
@@ -844,14 +846,26 @@ def test_a_value_error_for_a_valid_temperature_is_not_mistaken_for_the_contract(
 
 
 def test_a_mistake_no_twin_knows_gets_expected_versus_got():
-    def entropy(z, axis=-1):  # the minus sign forgotten
+    def entropy(z, axis=-1):  # the logits where the log-probabilities belong
+        p = special.softmax(z, axis=axis)
+        return -np.sum(p * z, axis=axis)
+
+    result = tutor.check("entropy", entropy, seed=0)
+    assert result.status == "failed" and result.misconception is None
+    assert result.message == (
+        "On entropy(z=[[1.], [3.]]) (rows of one logit: entropy 0), your entropy has 2 of 2 "
+        "entries wrong; at index 0 the answer is 0 but you have -1. Entropy is never negative, "
+        "but yours is -3.")
+
+
+def test_entropy_without_its_minus_sign_is_named():
+    def entropy(z, axis=-1):
         log_p = special.log_softmax(z, axis=axis)
         return np.sum(np.exp(log_p) * log_p, axis=axis)
 
     result = tutor.check("entropy", entropy, seed=0)
-    assert result.status == "failed" and result.misconception is None
-    assert result.message == ("On entropy(z=[2., 1., 0.]) (the lesson's (2, 1, 0)), your "
-                              "entropy returned -0.8324 instead of 0.8324.")
+    assert result.misconception == "nll_sign"
+    assert result.message.endswith("Entropy is never negative, but yours is -1.3224.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1034,10 +1048,11 @@ def test_a_fitted_temperature_left_in_an_array_is_told_how_to_unwrap_it():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("top_p_filter", ch06.top_p_filter, seed=0)
     assert result.message == (
-        "top_p_filter is right on all 14 inputs, including p exactly at a cumulative sum "
+        "top_p_filter is right on all 15 inputs, including p exactly at a cumulative sum "
         "(1/2 + 1/4), p between two cumulative sums, p below the top probability, probabilities "
         "(0.1, 0.5, 0.05, 0.35) and p = 0.9, p = 1 keeps everything, a batch of rows, logits "
-        "near 1000, two rows 1000 apart, rows of one logit and float32.")
+        "near 1000, two rows 1000 apart, rows of one logit, float32 and two logits 0.0004 "
+        "apart near 1e4.")
 
 
 def test_the_boundary_probe_is_exact():
@@ -1106,7 +1121,6 @@ def test_ece_bins_are_closed_on_the_right():
 # ---------------------------------------------------------------------------------------------
 # The same verdict on every seed: twins, right answers and edge-case mistakes over 30 seeds
 
-SWEEP = range(100, 130)
 PROBLEM_IDS = ["softmax_temperature", "entropy", "top_k_filter", "top_p_filter",
                "sample_next_token", "expected_calibration_error", "fit_temperature",
                "distillation_loss"]
@@ -1114,46 +1128,14 @@ PROBLEM_IDS = ["softmax_temperature", "entropy", "top_k_filter", "top_p_filter",
 test_practice_beyond.py."""
 
 
-def _without_probes(problem):
-    """The problem with its fixed probes left out: their verdict on a deterministic answer is
-    the same at every seed, so after one full check only the drawn inputs are new."""
-    return dataclasses.replace(problem, probes=tuple)
-
-
-def passes_every_seed(problem, answer):
-    """`answer` passes the full check on the first seed of SWEEP, and the drawn inputs of the
-    others (the probes, fixed, were judged on the first)."""
-    for seed in SWEEP:
-        checked = problem if seed == SWEEP[0] else _without_probes(problem)
-        result = checking.run(checked, answer, seed=seed)
-        assert result.passed, f"{getattr(answer, '__name__', answer)}, seed {seed}: " \
-            f"{result.message}"
-
-
-def fails_every_seed(problem, answer, expected):
-    """`answer` fails on every seed of SWEEP and, when `expected` is a catalogue id, is named
-    with it first; returns the misses, as (seed, name given, message)."""
-    misses = []
-    for seed in SWEEP:
-        result = checking.run(problem, answer, seed=seed)
-        if result.passed or expected is not None and result.misconception != expected:
-            misses.append((seed, result.misconception, result.message))
-    return misses
-
-
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_every_twin_fails_with_its_own_name_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {twin.fn.__name__: m for twin in problem.twins
-              if (m := fails_every_seed(problem, twin.fn, twin.misconception))}
-    assert not misses, misses
+    every_twin_named(problem_id)
 
 
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_every_right_answer_passes_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    for answer in [problem.reference, *(f for p, f in RIGHT if p == problem_id)]:
-        passes_every_seed(problem, answer)
+    every_right_answer_passes(problem_id, RIGHT)
 
 
 # Wrong answers at the edges the contract promises (not copies of twins): each fails on every
@@ -1242,6 +1224,11 @@ def e_top_p_squeezed(logits, p):
     return np.squeeze(top_p_numpy(logits, p))
 
 
+def e_top_p_float32(logits, p):
+    """np.float32 "to save memory": two logits 0.0004 apart near 1e4 become equal."""
+    return top_p_numpy(np.asarray(logits, dtype=np.float32), p).astype(np.float64)
+
+
 def e_sample_argmax_no_check(logits, temperature, rng):
     return int(np.argmax(logits))
 
@@ -1276,6 +1263,17 @@ def e_distill_global_shift(student_logits, teacher_logits, T):
     return T * T * np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1))
 
 
+def e_distill_torch_float32(student_logits, teacher_logits, T):
+    """torch.tensor of each input (float32), F.log_softmax and F.kl_div, back to a float."""
+    import torch
+    import torch.nn.functional as F
+
+    s, t = (torch.tensor(x, dtype=torch.float32) / T for x in (student_logits, teacher_logits))
+    kl = F.kl_div(F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1), log_target=True,
+                  reduction="batchmean")
+    return float(kl) * T * T
+
+
 EDGE_WRONG = [
     ("softmax_temperature", e_temperature_power, None),
     ("softmax_temperature", e_temperature_torch_float32, "lower_precision"),
@@ -1289,11 +1287,13 @@ EDGE_WRONG = [
     ("top_p_filter", e_top_p_no_shift, "no_max_shift"),
     ("top_p_filter", e_top_p_softmax_of_everything, "wrong_axis"),
     ("top_p_filter", e_top_p_squeezed, None),
+    ("top_p_filter", e_top_p_float32, "lower_precision"),
     ("sample_next_token", e_sample_argmax_no_check, "argmax_not_sample"),
     ("sample_next_token", e_sample_torch_float_token, None),
     ("expected_calibration_error", e_ece_left_closed_digitize, "ece_bin_edges"),
     ("fit_temperature", e_fit_coarse_grid, None),
     ("distillation_loss", e_distill_global_shift, "global_max_shift"),
+    ("distillation_loss", e_distill_torch_float32, "lower_precision"),
 ]
 
 

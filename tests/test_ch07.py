@@ -5,12 +5,20 @@ the lesson's two explorers change their artists as their controls move."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 import pytest
-from learners import assert_named, assert_named_nine_in_ten, over_right, over_wrong, passes
+from learners import (
+    assert_named,
+    assert_named_nine_in_ten,
+    every_right_answer_passes,
+    every_twin_named,
+    fails_every_seed,
+    over_right,
+    over_wrong,
+    passes,
+)
 from scipy import special
 
 import tutor
@@ -641,12 +649,12 @@ def test_a_missing_head_axis_is_a_shape_message():
 def test_a_pass_lists_the_hard_cases_it_survived():
     result = tutor.check("masked_softmax", ch07.masked_softmax, seed=0)
     assert result.message == (
-        "masked_softmax is right on all 16 inputs, including a mask of the scores' shape, a "
+        "masked_softmax is right on all 17 inputs, including a mask of the scores' shape, a "
         "fully masked row, a key mask of shape (Lk,), a padding mask (B, 1, 1, Lk) with a "
         "length 0, huge scores at masked positions, scores near ±1000, float16 scores with "
         "a fully masked row, a mask per head (H, Lq, Lk), gaps of 900 with the largest score "
-        "in every place, two batches 1000 apart, one key per row (Lk = 1) and scores "
-        "(1, 2, 1, 3) with axes of length 1.")
+        "in every place, two batches 1000 apart, one key per row (Lk = 1), scores "
+        "(1, 2, 1, 3) with axes of length 1 and close scores near ±1e4.")
 
 
 def test_an_additive_mask_is_told_apart_from_a_keep_mask():
@@ -892,47 +900,19 @@ def test_an_unrelated_error_is_not_named_after_a_twin_that_raises_the_same_type(
 # ---------------------------------------------------------------------------------------------
 # The same verdict on every seed: twins, right answers and edge-case mistakes over 30 seeds
 
-SWEEP = range(100, 130)
 PROBLEM_IDS = ["causal_mask", "padding_mask", "combine_masks", "masked_softmax", "attention"]
 """The lesson's problems; the practice notebook's further ones are swept in
 test_practice_beyond.py."""
 
 
-def passes_every_seed(problem, answer):
-    """`answer` passes the full check on the first seed of SWEEP, and the drawn inputs of the
-    others: the fixed probes, judged on the first, give a deterministic answer the same verdict
-    at every seed."""
-    for seed in SWEEP:
-        checked = problem if seed == SWEEP[0] else dataclasses.replace(problem, probes=tuple)
-        result = checking.run(checked, answer, seed=seed)
-        assert result.passed, f"{getattr(answer, '__name__', answer)}, seed {seed}: " \
-            f"{result.message}"
-
-
-def fails_every_seed(problem, answer, expected):
-    """The seeds of SWEEP on which `answer` passes, or is not named `expected` first (when
-    `expected` is a catalogue id), as (seed, name given, message)."""
-    misses = []
-    for seed in SWEEP:
-        result = checking.run(problem, answer, seed=seed)
-        if result.passed or expected is not None and result.misconception != expected:
-            misses.append((seed, result.misconception, result.message))
-    return misses
-
-
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_every_twin_fails_with_its_own_name_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {twin.fn.__name__: m for twin in problem.twins
-              if (m := fails_every_seed(problem, twin.fn, twin.misconception))}
-    assert not misses, misses
+    every_twin_named(problem_id)
 
 
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_every_right_answer_passes_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    for answer in [problem.reference, *(f for p, f in RIGHT if p == problem_id)]:
-        passes_every_seed(problem, answer)
+    every_right_answer_passes(problem_id, RIGHT)
 
 
 # Wrong answers at the edges the contract promises (not copies of twins): each fails on every
@@ -981,6 +961,27 @@ def e_ms_squeezed(scores, mask):
     return np.squeeze(ch07.masked_softmax(scores, mask))
 
 
+def e_ms_torch_float32(scores, mask):
+    """torch.tensor(scores, dtype=torch.float32): scores near 1e4 lose their decimals."""
+    import torch
+
+    s = torch.tensor(scores, dtype=torch.float32)
+    s = s.masked_fill(~torch.as_tensor(np.asarray(mask, dtype=bool)), float("-inf"))
+    m = s.amax(dim=-1, keepdim=True).clamp(min=-3e38)
+    e = torch.exp(s - m)
+    total = e.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, e / total.clamp(min=1e-30), 0.0).numpy()
+
+
+def e_att_torch_float32(q, k, v, mask=None):
+    """Every input through torch.tensor(..., dtype=torch.float32), then back to numpy."""
+    import torch
+
+    out = ch07.attention(*(torch.tensor(x, dtype=torch.float32).numpy() for x in (q, k, v)),
+                         mask)
+    return np.asarray(out, dtype=np.float32)
+
+
 def e_att_max_no_keepdims(q, k, v, mask=None):
     scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -1012,8 +1013,10 @@ EDGE_WRONG = [
     ("combine_masks", e_combine_torch_squeeze_head, None),
     ("masked_softmax", e_ms_mean_shift, "no_max_shift"),
     ("masked_softmax", e_ms_squeezed, None),
+    ("masked_softmax", e_ms_torch_float32, "lower_precision"),
     ("attention", e_att_max_no_keepdims, "missing_keepdims"),
     ("attention", e_att_squeezed, None),
+    ("attention", e_att_torch_float32, "lower_precision"),
     ("attention", e_att_first_score_shift, "no_max_shift"),
 ]
 

@@ -126,9 +126,14 @@ class Tolerance:
 
 
 def tolerance_for(problem: Problem, case: Case, output: Any = None,
-                  expected: Any = None) -> Tolerance:
-    """Tolerance from the least precise float dtype among the inputs; an output of lower
-    precision than every input counts down to float32 only.
+                  expected: Any = None, *, agreeing: bool = False) -> Tolerance:
+    """Tolerance from the least precise float dtype among the inputs.
+
+    An answer is held to its inputs' precision whatever dtype it returns: float64 logits whose
+    answer comes back in float32 (torch's default dtype, a float32 cast in the middle) pass only
+    where float32's error stays within float64's tolerance, and the probes with close values at
+    large magnitude show where it does not. Only `agreeing` (two wrong answers compared with each
+    other, to name a mistake) lets an output of lower precision count down to float32.
 
     Log-domain answers (log-softmax, losses) computed in low precision lose about eps times the
     size of the logits to cancellation, so the absolute tolerance grows with the inputs. Outputs
@@ -140,8 +145,8 @@ def tolerance_for(problem: Problem, case: Case, output: Any = None,
     rank = _PRECISION_ORDER.index
     dtype, scale = _case_precision(case)
     out = dtype_name(output)
-    if out and rank(out) < rank(dtype):
-        # Torch's float32 default is fine on float64 inputs; casting the answer down to
+    if agreeing and out and rank(out) < rank(dtype):
+        # A float32 answer agrees with its float64 twin to float32's digits; casting down to
         # float16 is not a licence for float16 tolerance.
         dtype = out if rank(dtype) < rank("float32") else max(out, "float32", key=rank)
     rtol, atol, eps = _TOLERANCES[dtype]
@@ -262,7 +267,7 @@ def _fmt_number(x: Any, digits: int = 4) -> str:
         return str(bool(x))
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    x = float(x)
+    x = float(x) + 0.0  # −0.0 reads as 0
     if not np.isfinite(x) or abs(x) >= 1e6:
         return str(x)
     if x != 0 and abs(x) < 1e-4:  # 3.7e-07, not 0
@@ -304,6 +309,8 @@ def fmt_value(x: Any) -> str:
                          else as_array(x))
         return f"tensor({body}{'' if dtype == 'float32' else ', ' + dtype})"
     if isinstance(x, np.ndarray):
+        if x.dtype.kind == "f":
+            x = x + x.dtype.type(0)  # −0.0 reads as 0
         if x.dtype.kind in "biuf":
             with np.printoptions(**_PRINT, suppress=_plain_decimals(x)):  # not the learner's
                 body = np.array2string(x, separator=", ")
@@ -600,7 +607,9 @@ def _import_torch_first(fn: Callable) -> None:
         c = stack.pop()
         names.update(c.co_names)
         stack.extend(k for k in c.co_consts if inspect.iscode(k))
-    if "torch" in names or "torch" in getattr(fn, "__globals__", {}):
+    # `import torch.nn.functional as F` inside the function names "torch.nn.functional".
+    if any(n == "torch" or n.startswith("torch.") for n in names) or \
+            "torch" in getattr(fn, "__globals__", {}):
         with contextlib.suppress(ImportError):
             import torch  # noqa: F401
 
@@ -806,7 +815,7 @@ def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
         return False
     _quiet.on = True
     try:
-        tol = tolerance_for(problem, trial.case, mine.value, twin.value)
+        tol = tolerance_for(problem, trial.case, mine.value, twin.value, agreeing=True)
         if problem.agree is not None:
             return bool(_with_case(problem.agree, twin.value, mine.value, tol, case=trial.case))
         return _with_case(problem.compare or compare_arrays, twin.value, mine.value, tol,
@@ -821,16 +830,22 @@ def _agree(problem: Problem, trial: _Trial, twin: Outcome) -> bool:
 # Invariants: what every right answer satisfies, said when the learner's output breaks it
 
 
-def non_negative(what: str = "the loss") -> Callable:
-    """An invariant for `Problem.invariants`: the output is never below 0 (losses, entropies,
-    divergences)."""
+def at_least(low: float, what: str) -> Callable:
+    """An invariant for `Problem.invariants`: the output is never below `low` (0 for losses,
+    entropies and divergences, 1 for perplexities)."""
     def invariant(case: Case, value: Any) -> str | None:
         v = as_array(value).astype(np.float64)
-        if v.size and np.nanmin(v) < 0:
-            low = _fmt_number(np.nanmin(v))
-            return f"{what[:1].upper()}{what[1:]} is never negative, but yours is {low}."
+        if v.size and np.nanmin(v) < low:
+            bound = "negative" if low == 0 else f"below {_fmt_number(low)}"
+            return f"{what[:1].upper()}{what[1:]} is never {bound}, but yours is " \
+                   f"{_fmt_number(np.nanmin(v))}."
         return None
     return invariant
+
+
+def non_negative(what: str = "the loss") -> Callable:
+    """An invariant for `Problem.invariants`: the output is never below 0."""
+    return at_least(0.0, what)
 
 
 def _invariant(problem: Problem, t: _Trial, trials: list[_Trial]) -> str:

@@ -81,12 +81,15 @@ CATALOGUE: dict[str, Misconception] = {
            "exp(z) alone is positive but does not sum to one; divide by the sum along the axis.",
            "02_softmax", "The definition"),
         _m("wrong_axis", "Reducing along the wrong axis",
-           "The sum (or max) runs over a different axis than the one asked for, so slices along "
-           "`axis` do not sum to one; pass `axis=axis` to every reduction.",
+           "A sum or max runs over a different axis than the one the formula reduces (`axis` "
+           "where the function takes one, the classes of each row otherwise), so entries of "
+           "different rows or positions are mixed: probabilities stop summing to one per slice "
+           "and losses are taken over the wrong groups. Give every reduction the same axis.",
            "02_softmax", "Softmax along an axis"),
         _m("missing_keepdims", "Reduction without keepdims",
-           "z.sum(axis) drops the reduced axis, so dividing by it broadcasts against the wrong "
-           "dimension (or fails); reduce with keepdims=True so the shapes line up.",
+           "z.sum(axis) drops the reduced axis, so dividing (or subtracting) by it broadcasts "
+           "against the wrong dimension (or fails); reduce with keepdims=True so the shapes "
+           "line up.",
            "02_softmax", "Softmax along an axis"),
         _m("mutates_input", "Writing into the input",
            "Your function changed its argument in place (for example z -= z.max()), which "
@@ -109,13 +112,14 @@ CATALOGUE: dict[str, Misconception] = {
         # 03 stability
         _m("no_max_shift", "No max shift before exp",
            "exp overflows to inf once a logit passes 88.7 in float32 (709.8 in float64, 11.1 in "
-           "float16) and inf/inf is NaN; subtract each slice's maximum first, which leaves "
-           "softmax unchanged.",
+           "float16): softmax becomes inf/inf = NaN, and a log-sum-exp or a loss inf. Subtract "
+           "each slice's maximum first: softmax is unchanged by it, and log-sum-exp adds it "
+           "back.",
            "03_stability", "The max shift"),
         _m("global_max_shift", "One global max for every row",
            "Subtracting the maximum of the whole array instead of each slice's own maximum "
-           "leaves rows far below that maximum to underflow to 0/0 = NaN; use "
-           "max(axis=axis, keepdims=True).",
+           "leaves rows far below that maximum to underflow: their softmax becomes 0/0 = NaN "
+           "and their log-softmax −inf or NaN. Use max(axis=axis, keepdims=True).",
            "03_stability", "Row-wise or global max"),
         _m("lse_forgets_max", "Max subtracted but never added back",
            "log Σ exp(z − m) is logsumexp(z) − m; add m back to get logsumexp(z).",
@@ -166,9 +170,15 @@ CATALOGUE: dict[str, Misconception] = {
            "exponentiates the mean negative log-probability per token; a sum grows with the "
            "batch or the sequence. Divide by N.",
            "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
+        _m("nll_sign", "The log-likelihood, not its negative",
+           "Cross-entropy and entropy average −log p: log p ≤ 0, so a loss or an entropy is never "
+           "negative and a perplexity, exp of the mean −log p, never below 1. Without the minus "
+           "they come out negative (a perplexity below 1); keep the minus sign.",
+           "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
         _m("softmax_before_ce", "Probabilities passed where logits belong",
-           "The function already applies softmax; applying it first (a double softmax) squashes "
-           "every loss towards log K. Pass raw logits.",
+           "The loss (or its gradient, or a log-probability) applies softmax to its input itself; "
+           "applying it first (a double softmax) squashes every row towards uniform, every loss "
+           "towards log K and every perplexity towards K. Pass raw logits.",
            "05_cross_entropy", "Pass logits, not probabilities"),
         _m("wrong_target_indexing", "Picking the wrong entries for the targets",
            "logits[:, targets] builds an N×N matrix, logits[targets] picks rows and "
@@ -467,8 +477,9 @@ CATALOGUE: dict[str, Misconception] = {
         _m("lower_precision", "float32 arithmetic on float64 input",
            "Your answer computes in float32 (np.float32, torch's default dtype, torch.tensor of "
            "a list) although its input is float64: float32 keeps about 7 significant digits, so "
-           "logits near 1e4 that differ in their decimals lose them. Compute in the input's "
-           "dtype (np.asarray keeps it; in torch, torch.as_tensor or torch.from_numpy).",
+           "inputs that differ only in later digits (logits near 1e4 a few decimals apart, "
+           "probabilities within 1e-8 of 0 or 1) lose them. Compute in the input's dtype "
+           "(np.asarray keeps it; in torch, torch.as_tensor or torch.from_numpy).",
            "04_log_softmax", "How the error grows with the gap"),
         # practice beyond the lessons
         _m("quotient_rule_square", "Quotient rule without the square",

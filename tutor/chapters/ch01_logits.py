@@ -13,9 +13,8 @@ from tutor.chapters.blocks import (
     agree_floored,
     agree_to_float32,
     in_float32,
-    in_input_precision,
 )
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "01_logits"
 
@@ -209,11 +208,14 @@ def _bce_picks_log_with_where(z, y):
 
 
 class _SigmoidFloored(LogFloored):
-    """log σ and log(1 − σ) patched with one eps: eps added inside each log, or σ clipped to
-    [eps, 1 − eps], which caps both σ and 1 − σ from above as well as from below."""
+    """log σ and log(1 − σ) patched with one eps: eps added inside each log, σ floored at eps
+    (np.clip(p, eps, None)), or σ clipped to [eps, 1 − eps] ("both"), which caps both σ and
+    1 − σ from above as well as from below."""
 
-    def at(self, eps: float, clip: bool) -> np.ndarray:
-        if not clip:
+    MODES = (False, True, "both")
+
+    def at(self, eps: float, clip: bool | str) -> np.ndarray:
+        if clip != "both":
             return super().at(eps, clip)
         with np.errstate(all="ignore"):
             return np.asarray(self.combine(np.log(np.clip(self.p, eps, 1 - eps))),
@@ -227,6 +229,18 @@ def _bce_floored(z, y):
     y = np.asarray(y)
     return _SigmoidFloored(np.stack([p, 1 - p]),
                            lambda log_p: -np.mean(y * log_p[0] + (1 - y) * log_p[1]))
+
+
+def _infinite_where_sigmoid_rounds(case, expected, outcome) -> bool:
+    """`Symptom` of log_of_sigmoid in any variant (a floor on one side only, a clip of one log):
+    the loss is infinite or NaN on an input where σ(z) rounds to exactly 0 or 1 in z's dtype,
+    though the answer is finite there."""
+    z = np.asarray(case.args[0])
+    with np.errstate(all="ignore"):
+        value = float(np.asarray(outcome.value, dtype=np.float64))
+        p = 1 / (1 + np.exp(-np.abs(z)))
+    return not outcome.raised and not np.isfinite(value) and np.isfinite(expected) and \
+        bool(np.any(p == 1))
 
 
 def _bce_log_clamped(z, y):
@@ -322,7 +336,7 @@ PROBLEMS = [
         twins=(Twin("odds_inverted", _logit_inverted), Twin("odds_not_log", _logit_odds),
                Twin("wrong_log_base", _logit_log10), Twin("wrong_log_base", _logit_log2),
                Twin("lower_precision", in_float32(_logit_in_dtype))),
-        compare=in_input_precision(), agree=agree_to_float32,
+        agree=agree_to_float32,
         hints=("The odds of p are p / (1 − p); the logit is their natural log.",
                "np.log(p / (1 - p)), or more accurately near p = 1: np.log(p) - np.log1p(-p)."),
     ),
@@ -344,7 +358,7 @@ PROBLEMS = [
                Twin("sigmoid_sign", _shift_sigmoid_flipped),
                Twin("odds_inverted", _shift_odds_inverted),
                Twin("lower_precision", in_float32(_shift_in_dtype))),
-        compare=in_input_precision(), agree=agree_to_float32,
+        agree=agree_to_float32,
         hints=("delta is measured on the log-odds scale, so move p to that scale first.",
                "Adding delta to the log-odds multiplies the odds p/(1 − p) by e^delta; the "
                "probability itself is not multiplied by anything simple.",
@@ -371,6 +385,7 @@ PROBLEMS = [
                Twin("wrong_log_base", _bce_log2),
                Twin("sigmoid_sign", _bce_flipped_sigmoid),
                Twin("sigmoid_sign", _bce_flipped_stable)),
+        symptoms=(Symptom("log_of_sigmoid", _infinite_where_sigmoid_rounds),),
         hints=("Never form σ(z) and then take its log: at z = −1e4, σ(z) is exactly 0 and "
                "log 0 = −inf. Write log σ(z) and log(1 − σ(z)) in terms of z directly.",
                "log σ(z) = −log(1 + e^(−z)) and log(1 − σ(z)) = −log(1 + e^z). Put them in the "

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from tutor import checking
 from tutor.chapters import _inputs, blocks
 from tutor.chapters.blocks import (
     LogFloored,
@@ -312,6 +313,11 @@ perplexity, _ppl_derived = blocks.compose(
     _perplexity, example=_TOKENS_EXAMPLE, exclude=(*_LAST_AXIS, TargetsAsColumns))
 
 
+def _ppl_without_minus(logits, tokens):
+    """exp of the mean log-probability: 1 / perplexity."""
+    return 1.0 / perplexity(logits, tokens)
+
+
 def _ppl_product(logits, tokens):
     p = _softmax(logits, axis=-1)[np.arange(len(tokens)), tokens]
     return np.prod(p) ** (-1 / len(tokens))
@@ -408,7 +414,7 @@ PROBLEMS = [
                Twin("log_of_softmax", _log_prob_log_of_naive_softmax),
                Twin("log_of_softmax", _log_prob_floored),
                Twin("lower_precision", blocks.in_float32(log_prob_of))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("Do not compute the probability and then its log: take the log of the formula "
                "e^(z_k) / Σ_j e^(z_j) on paper first.",
@@ -432,7 +438,7 @@ PROBLEMS = [
                Twin("wrong_axis", _ls_whole_array),
                Twin("wrong_axis", _ls_first_axis),
                Twin("lower_precision", blocks.in_float32(log_softmax))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("Never form the probabilities: log(softmax(z)) is exactly where the −inf comes "
                "from. Subtract something from z instead.",
@@ -463,8 +469,9 @@ PROBLEMS = [
                Twin("targets_shifted", _seq_previous_token),
                Twin("wrong_axis", _seq_over_positions),
                Twin("wrong_axis", _seq_whole_array),
+               Twin("softmax_before_ce", blocks.softmax_first(sequence_log_prob)),
                Twin("lower_precision", blocks.in_float32(sequence_log_prob))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("The probability of a sequence is a product over positions; its log is a sum. "
                "Work with log-probabilities from the start.",
@@ -483,6 +490,7 @@ PROBLEMS = [
                   "when one token's probability underflows to 0 even in float64 (one token 800 "
                   "below the best among 400).",
         reference=perplexity, generate=_ppl_cases, probes=_ppl_probes,
+        invariants=(checking.at_least(1.0, "a perplexity"),),
         twins=(*_ppl_derived,
                Twin("probability_product_underflow", _ppl_product),
                Twin("probability_product_underflow", _ppl_product_math_log),
@@ -494,8 +502,10 @@ PROBLEMS = [
                Twin("targets_shifted", _ppl_next_token),
                Twin("wrong_axis", _ppl_over_positions),
                Twin("wrong_axis", _ppl_whole_array),
+               Twin("softmax_before_ce", blocks.softmax_first(perplexity)),
+               Twin("nll_sign", _ppl_without_minus),
                Twin("lower_precision", blocks.in_float32(perplexity))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("Perplexity is 1 / (the geometric mean of the tokens' probabilities). Compute "
                "that geometric mean in log space.",

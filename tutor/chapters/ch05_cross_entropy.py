@@ -514,10 +514,11 @@ def _compare_autograd(expected, got, tol):
         if isinstance(got, UsedBuiltin):
             return f"called {' and '.join(got.names)}, which this problem rules out"
         return "built the loss itself"
-    # The tolerance of the answer's own dtype (a float32 loss is judged as float32), from the
-    # loss and the gradient together as one array.
+    # The inputs' tolerance, scaled by the loss and the gradient together as one array; the
+    # engine's `tol` may be looser (two wrong answers agreeing to float32's digits).
     expected_values, got_values = expected.packed(), got.packed()
-    tol = checking.tolerance_for(_torch_problem(), got.case, got_values, expected_values)
+    own = checking.tolerance_for(_torch_problem(), got.case, got_values, expected_values)
+    tol = checking.Tolerance(max(tol.rtol, own.rtol), max(tol.atol, own.atol))
     loss = checking.compare_arrays(expected_values[0], got_values[0], tol)
     grad = checking.compare_arrays(expected_values[1:], got_values[1:], tol)
     if loss:
@@ -527,6 +528,11 @@ def _compare_autograd(expected, got, tol):
         grad = grad.removeprefix("has ")
         return f"has the right loss, but its gradient (flattened row by row) has {grad}"
     return None
+
+
+def _agree_autograd(twin_value, value, tol):
+    """Two wrong answers agree to float32's digits (a float32 loss written two ways)."""
+    return blocks.agree_to_float32(twin_value, value, tol, compare=_compare_autograd)
 
 
 def _torch_problem():
@@ -583,6 +589,11 @@ def _t_logsumexp(logits, targets):
 
 def _t_summed(logits, targets):
     return (_t_lse(logits) - _t_pick(logits, targets)).sum()
+
+
+def _t_in_float32(logits, targets):
+    """torch's float32 default on float64 logits (.float(), or torch.tensor of a list)."""
+    return torch_cross_entropy(logits.float(), targets)
 
 
 def _t_of_softmax(logits, targets):
@@ -698,6 +709,8 @@ def _torch_probes():
         case(np.array([[0.3, -1.2]]), np.array([1]), note="N = 1, K = 2"),
         case(np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32), np.array([0, 2]),
              note="float32"),
+        case(np.array([[10000.37, 9999.81, 10000.05], [-9999.42, -10000.13, -9998.77]]),
+             np.array([0, 2]), note="close logits near ±1e4"),
     ]
 
 
@@ -710,8 +723,10 @@ PROBLEMS = [
                   "as a number. It must stay finite and exact when a target's probability "
                   "underflows to 0 (a margin of 1000) and for logits as large as ±1e4.",
         reference=cross_entropy, generate=_ce_cases, probes=_ce_probes,
+        invariants=(checking.non_negative("the loss"),),
         twins=(*_ce_derived,
                Twin("softmax_before_ce", _ce_of_softmax),
+               Twin("nll_sign", blocks.negated(cross_entropy)),
                Twin("wrong_target_indexing", _ce_picks_columns),
                Twin("wrong_target_indexing", _ce_picks_columns_keepdims),
                Twin("wrong_target_indexing", _ce_picks_rows),
@@ -725,7 +740,7 @@ PROBLEMS = [
                Twin("log_of_softmax", _ce_onehot_log_of_softmax),
                Twin("log_of_softmax", _ce_floored),
                Twin("lower_precision", blocks.in_float32(cross_entropy))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("Take the log of the softmax formula before computing anything: "
                "−log(e^(z_y) / Σ_j e^(z_j)) simplifies to something with no division and no "
@@ -753,8 +768,9 @@ PROBLEMS = [
                Twin("wrong_target_indexing", _grad_one_based),
                Twin("wrong_axis", _grad_softmax_over_batch),
                Twin("grad_wrt_probabilities", _grad_wrt_probabilities),
+               Twin("softmax_before_ce", blocks.softmax_first(cross_entropy_grad)),
                Twin("lower_precision", blocks.in_float32(cross_entropy_grad))),
-        compare=blocks.in_input_precision(), symptoms=_SYMPTOMS,
+        symptoms=_SYMPTOMS,
         hints=("Differentiate one row's loss logsumexp(z) − z_y: the derivative of logsumexp "
                "with respect to z_i is softmax(z)_i, and z_y contributes −1 at i = y only.",
                "So one row's gradient is p − onehot(y). The batch loss is a mean, so every row "
@@ -777,7 +793,7 @@ PROBLEMS = [
                Twin("outer_product_1d", _jac_dot),
                Twin("outer_product_1d", _jac_times_transpose),
                Twin("lower_precision", blocks.in_float32(softmax_jacobian))),
-        compare=blocks.in_input_precision(), symptoms=_SYMPTOMS,
+        symptoms=_SYMPTOMS,
         hints=("Differentiate p_i = e^(z_i) / S with S = Σ_j e^(z_j) by the quotient rule, "
                "once for j = i and once for j ≠ i.",
                "You get p_i(1 − p_i) on the diagonal and −p_i p_j off it: p_i(δ_ij − p_j). "
@@ -796,15 +812,17 @@ PROBLEMS = [
                   "any probability, not only the target's, underflows to 0, and for a batch "
                   "with logits of +1e4 in one row and −1e4 in another.",
         reference=label_smoothed_cross_entropy, generate=_ls_cases, probes=_ls_probes,
+        invariants=(checking.non_negative("the loss"),),
         twins=(*_lsce_derived,
                Twin("smoothing_over_k_minus_1", _ls_over_k_minus_1),
                Twin("smoothing_over_k_minus_1", _ls_plus_over_k_minus_1),
                Twin("smoothing_over_k_minus_1", _ls_target_keeps_1_minus_eps),
                Twin("softmax_before_ce", _ls_of_softmax),
+               Twin("nll_sign", blocks.negated(label_smoothed_cross_entropy)),
                Twin("log_of_softmax", _ls_floored),
                Twin("wrong_target_indexing", _ls_onehot_columns),
                Twin("lower_precision", blocks.in_float32(label_smoothed_cross_entropy))),
-        compare=blocks.in_input_precision(), agree=blocks.agree_floored,
+        agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
         hints=("Write the smoothed target q as a matrix: eps/K everywhere, plus 1 − eps at each "
                "row's target. Then the loss is a weighted sum of log-probabilities.",
@@ -825,13 +843,16 @@ PROBLEMS = [
                   "backward() and compares your loss and your gradient with F.cross_entropy's, "
                   "including a margin of 1000 and logits of ±1e4.",
         reference=torch_cross_entropy, generate=_torch_cases, probes=_torch_probes,
-        call=_autograd_call, compare=_compare_autograd,
+        invariants=(checking.non_negative("the loss"),),
+        call=_autograd_call, compare=_compare_autograd, agree=_agree_autograd,
         twins=(Twin("forbidden_builtin", _t_builtin),
                Twin("forbidden_builtin", _t_log_softmax_gather),
                Twin("forbidden_builtin", _t_nll),
                Twin("forbidden_builtin", _t_logsumexp),
                Twin("sum_not_mean", _t_summed),
                Twin("softmax_before_ce", _t_of_softmax),
+               Twin("nll_sign", blocks.negated(torch_cross_entropy)),
+               Twin("lower_precision", _t_in_float32),
                Twin("log_of_softmax", _t_log_of_softmax),
                Twin("log_of_softmax", _t_log_of_softmax_one_hot),
                Twin("log_of_softmax", _t_log_of_whole_softmax),
@@ -1107,6 +1128,7 @@ _BEYOND = [
                   "(N, K) against class indices (N,), finite for a target probability of "
                   "e^(−1000).",
         reference=fix_the_loss, generate=_fix_loss_cases, probes=_fix_loss_probes,
+        invariants=(checking.non_negative("the loss"),),
         twins=(Twin("softmax_before_ce", _fix_loss_shown),
                Twin("log_of_softmax", _fix_loss_log_of_p),
                Twin("sum_not_mean", _fix_loss_summed)),
@@ -1125,6 +1147,7 @@ _BEYOND = [
                   "Return the smallest loss any logits can reach, for K classes, elementwise (K "
                   "and eps arrays of one shape, eps in [0, 1]), in nats. eps = 0 gives 0.",
         reference=smoothed_loss_floor, generate=_floor_cases, probes=_floor_probes,
+        invariants=(checking.non_negative("the loss"),),
         twins=(Twin("smoothing_over_k_minus_1", _floor_over_k_minus_1),
                Twin("entropy_nan_zero_prob", _floor_nan_at_zero),
                Twin("wrong_log_base", _floor_bits),

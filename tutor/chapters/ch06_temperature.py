@@ -24,7 +24,7 @@ import numpy as np
 
 from tutor.chapters import _inputs, blocks
 from tutor.chapters.blocks import log_softmax, softmax
-from tutor.checking import NotAnArray, as_array, compare_arrays, fmt_value
+from tutor.checking import NotAnArray, as_array, at_least, compare_arrays, fmt_value
 from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 from tutor.statistics import goodness_of_fit, same_distribution
 
@@ -573,6 +573,10 @@ def _top_p_probes():
              note="two rows 1000 apart"),
         case(np.array([[0.3], [-2.0]]), 0.5, note="rows of one logit"),
         case(np.array([0.3, -2.0, 1.7, 0.9], dtype=np.float32), 0.7, note="float32"),
+        # The top two logits are 0.0004 apart: probability 0.5001 ≥ p keeps one token. float32,
+        # which holds 1e4 to about 0.001, makes them equal (0.5 < p) and keeps two.
+        case(np.array([10000.0004, 10000.0, 9990.0]), 0.50005,
+             note="two logits 0.0004 apart near 1e4"),
     ]
 
 
@@ -1227,6 +1231,8 @@ def _distill_probes():
              note="two rows 1000 apart"),
         case(np.array([[0.5, -0.5, 1.5, 0.0]], dtype=np.float32),
              np.array([[2.0, 0.0, 1.0, -1.0]], dtype=np.float32), 4.0, note="float32, T = 4"),
+        case(np.array([[10000.31, 9999.87, 10001.02]]), np.array([[10000.55, 10000.12, 9999.43]]),
+             1.0, note="close logits near 1e4"),
     ]
 
 
@@ -1271,9 +1277,11 @@ PROBLEMS = [
                   "with p = 0 counts as 0, so H must be finite for any finite z, even when "
                   "some probabilities underflow to exactly 0.",
         reference=entropy, generate=_entropy_cases, probes=_entropy_probes,
-        compare=blocks.in_input_precision(), agree=blocks.agree_to_float32,
+        invariants=(at_least(0.0, "entropy"),),
+        agree=blocks.agree_to_float32,
         symptoms=(overflow_symptom(lambda case: case.args[:1]),),
-        twins=(Twin("entropy_nan_zero_prob", _entropy_nan),
+        twins=(Twin("nll_sign", blocks.negated(entropy)),
+               Twin("entropy_nan_zero_prob", _entropy_nan),
                Twin("wrong_log_base", _entropy_bits),
                Twin("wrong_log_base", _entropy_bits_safe),
                Twin("wrong_log_base", _entropy_bans),
@@ -1360,7 +1368,8 @@ PROBLEMS = [
         reference=top_p_filter, generate=_top_p_cases, probes=_top_p_probes,
         symptoms=(overflow_symptom(lambda case: case.args[:1]),),
         agree=_same_kept_values,
-        twins=(Twin("top_p_excludes_crossing", _top_p_drops_crossing),
+        twins=(Twin("lower_precision", blocks.in_float32(top_p_filter)),
+               Twin("top_p_excludes_crossing", _top_p_drops_crossing),
                Twin("top_p_excludes_crossing", _top_p_drops_crossing_keeps_first),
                Twin("top_p_excludes_crossing", _top_p_cumsum_at_most_p),
                Twin("top_p_keeps_extra", _top_p_keeps_extra),
@@ -1444,9 +1453,12 @@ PROBLEMS = [
                   "teacher's or the student's probabilities underflow to 0 and for logits near "
                   "1000.",
         reference=distillation_loss, generate=_distill_cases, probes=_distill_probes,
+        invariants=(at_least(0.0, "the distillation loss"),),
         symptoms=(overflow_symptom(lambda case: [np.divide(x, case.args[2])
-                                                 for x in case.args[:2]]),),
-        twins=(Twin("no_t_squared", _distill_no_t_squared),
+                                                 for x in case.args[:2]]),
+                  Symptom("lower_precision", blocks.float32_digits_lost)),
+        twins=(Twin("lower_precision", blocks.in_float32(distillation_loss)),
+               Twin("no_t_squared", _distill_no_t_squared),
                Twin("no_t_squared", _distill_times_t),
                Twin("no_t_squared", _distill_divided_by_t_squared),
                Twin("kl_direction", _distill_reversed),

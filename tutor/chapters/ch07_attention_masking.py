@@ -475,6 +475,11 @@ def _masked_softmax_probes():
              note="one key per row (Lk = 1)"),
         case(rng.normal(0, 2, (1, 2, 1, 3)).round(2), np.array([[True, False, True]]),
              note="scores (1, 2, 1, 3) with axes of length 1"),
+        # float32 holds 1e4 to about 0.001: these scores' decimals are lost there.
+        case(np.array([[10000.37, 9999.81, 10000.05, 9998.62], [-9999.42, -10000.13, -9998.77,
+                                                                 -10000.91]]),
+             np.array([[True, True, True, False], [True, False, True, True]]),
+             note="close scores near ±1e4"),
     ]
 
 
@@ -790,8 +795,10 @@ PROBLEMS = [
                   "kept is all zeros, never NaN. Scores may be float16, and as large as ±1000.",
         reference=masked_softmax, generate=_masked_softmax_cases,
         probes=_masked_softmax_probes, compare=_compare_weights,
-        symptoms=(_overflow_symptom(lambda case: case.args[0]),),
-        twins=(Twin("fully_masked_row", _ms_neg_inf),
+        symptoms=(_overflow_symptom(lambda case: case.args[0]),
+                  Symptom("lower_precision", blocks.float32_digits_lost)),
+        twins=(Twin("lower_precision", blocks.in_float32(masked_softmax)),
+               Twin("fully_masked_row", _ms_neg_inf),
                Twin("fully_masked_row", _ms_minus_1e9),
                Twin("fully_masked_row", _ms_additive_finfo_min),
                Twin("fully_masked_row", _ms_additive_minus_1e9),
@@ -838,8 +845,10 @@ PROBLEMS = [
                   "and masked keys getting weight 0. A query that may attend to no key gets a "
                   "zero output. Elsewhere it equals torch's scaled_dot_product_attention.",
         reference=attention, generate=_attention_cases, probes=_attention_probes,
-        symptoms=(_overflow_symptom(_attention_scores),),
-        twins=(Twin("missing_sqrt_d", _att_unscaled),
+        symptoms=(_overflow_symptom(_attention_scores),
+                  Symptom("lower_precision", blocks.float32_digits_lost)),
+        twins=(Twin("lower_precision", blocks.in_float32(attention)),
+               Twin("missing_sqrt_d", _att_unscaled),
                Twin("scale_by_d", _att_over_d),
                Twin("wrong_axis", _att_over_queries),
                Twin("mask_inverted", _att_inverted),
