@@ -1486,6 +1486,28 @@ PROBLEMS = [
 
 QUIZZES = [
     Quiz(
+        id="q06_clip_scale", chapter=CHAPTER,
+        question="CLIP does not learn τ itself: it learns a logit scale s and multiplies the "
+                 "cosines by e^s (so τ = e^(−s)), clamping e^s at 100. Why learn s rather than τ?",
+        choices=(
+            Choice("Every real s gives a positive τ, and a step in s changes τ by a factor "
+                   "whatever its size", True,
+                   "Right: gradient descent can move s anywhere without ever making τ ≤ 0, and "
+                   "a step of 0.1 in s scales τ by e^(−0.1) both at τ = 1 and at τ = 0.01."),
+            Choice("To keep τ below 1", False,
+                   "e^(−s) can be any positive number, above 1 too; the clamp bounds τ from "
+                   "below (τ ≥ 0.01), not from above."),
+            Choice("Because the loss does not depend on τ, only on s", False,
+                   "The loss depends on τ through the logits S / τ = e^s · S: s and τ are two "
+                   "names for the same knob."),
+            Choice("So that τ can reach 0 and the loss with it", False,
+                   "That is the danger the clamp exists for: with every right pair ahead in "
+                   "its row, a smaller τ always lowers the loss, so s would grow without end."),
+        ),
+        explanation="s = log(1/τ) starts at log(1/0.07) ≈ 2.659; any s keeps τ positive, steps "
+                    "act on τ's scale, and the clamp e^s ≤ 100 keeps τ ≥ 0.01.",
+    ),
+    Quiz(
         id="q06_entropy", chapter=CHAPTER,
         question="What is the entropy, in nats, of the uniform distribution over 4 tokens "
                  "(the softmax of four equal logits)?",
