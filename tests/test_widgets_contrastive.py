@@ -3,6 +3,8 @@ of a batch of pairs (heatmap) and on the contrastive loss."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -10,16 +12,14 @@ from tutor.chapters.ch06_temperature import CLIP_IMAGES, CLIP_TEXTS, clip_loss
 from tutor.widgets.contrastive import ContrastiveExplorer, contrastive_losses, cosine_similarities
 
 
-def cell_texts(e):
-    return np.array([[float(c.get_text()) for c in row] for row in e.cells])
-
-
-def test_the_heatmap_shows_each_rows_softmax_and_labels_every_cell():
+def test_the_heatmap_shows_each_rows_softmax_and_the_table_every_cell():
     e = ContrastiveExplorer(CLIP_IMAGES, CLIP_TEXTS, tau=0.5)
     P = np.asarray(e.heatmap.get_array())
     assert P.shape == (3, 3)
     assert np.allclose(P.sum(axis=1), 1.0)
-    assert np.allclose(cell_texts(e), P, atol=0.005)
+    assert np.allclose([float(c.get_text()) for c in e.cells], np.diagonal(P), atol=0.005)
+    cells = re.findall(r"<td>(?:<b>)?([0-9.]+)", e.readout.value)
+    assert np.allclose(np.array(cells, dtype=float).reshape(3, 3), P, atol=5e-4)
     assert [t.get_text() for t in e.plot.ax.get_xticklabels()] == ["text 0", "text 1", "text 2"]
 
 
