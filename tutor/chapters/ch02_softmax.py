@@ -9,7 +9,7 @@ import numpy as np
 
 from tutor.chapters import _inputs, blocks
 from tutor.chapters.blocks import as_in_torch
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "02_softmax"
 
@@ -548,7 +548,9 @@ _BEYOND = [
                   "probability p, elementwise (p and K arrays of one shape). For two classes, "
                   "99 % takes a margin of 4.6.",
         reference=margin_for_confidence, generate=_margin_cases, probes=_margin_probes,
-        twins=(Twin("margin_ignores_other_classes", _margin_two_classes),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(margin_for_confidence)),
+               Twin("margin_ignores_other_classes", _margin_two_classes),
                Twin("margin_ignores_other_classes", _margin_over_k),
                Twin("wrong_log_base", _margin_log10),
                Twin("odds_not_log", _margin_not_log)),

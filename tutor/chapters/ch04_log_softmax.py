@@ -748,6 +748,8 @@ def _vjp_probes():
              np.array([[1.0, 2.0, -0.5], [0.3, 0.3, 0.3]]), note="g not summing to 1"),
         case(np.array([[1000.0, 999.0, 0.0]]), np.array([[0.0, 1.0, 2.0]]),
              note="logits near 1000"),
+        case(np.array([[10000.37, 10000.81, 9999.95]]), np.array([[0.0, 1.0, 2.0]]),
+             note="close logits near 1e4"),
     ]
 
 
@@ -801,7 +803,9 @@ _BEYOND = [
                   "shape of z. Compare with a centred difference of L = Σ g · log_softmax(z) "
                   "before you run the check. Exact for logits near 1000.",
         reference=log_softmax_vjp, generate=_vjp_cases, probes=_vjp_probes,
-        twins=(Twin("lse_treated_as_constant", _vjp_lse_constant),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(log_softmax_vjp)),
+               Twin("lse_treated_as_constant", _vjp_lse_constant),
                Twin("grad_assumes_one_hot", _vjp_one_hot),
                Twin("jacobian_not_transposed", _vjp_not_transposed),
                Twin("no_max_shift", _vjp_no_shift)),

@@ -1114,6 +1114,8 @@ def _classifier_probes():
              note="W = 0, b = 0: every p is 1/3"),
         case(X, np.array([1, 1, 0]), np.array([[300.0, 0.0, -300.0], [0.0, 400.0, 0.0]]),
              np.array([0.0, 1.0, 2.0]), note="logits in the hundreds"),
+        case(X, np.array([2, 0, 1]), np.array([[5000.3, 5000.1, 4999.9], [0.0, 0.0, 0.0]]),
+             np.array([0.1, 0.3, 0.0]), note="close logits in the thousands"),
     ]
 
 
@@ -1171,7 +1173,9 @@ _BEYOND = [
                   "difference before you run the check. Exact for logits in the hundreds.",
         reference=softmax_classifier_grad, generate=_classifier_cases,
         probes=_classifier_probes,
-        twins=(Twin("grad_sign", _classifier_flipped),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(softmax_classifier_grad)),
+               Twin("grad_sign", _classifier_flipped),
                Twin("sum_not_mean", _classifier_summed),
                Twin("bias_grad_averaged", _classifier_bias_averaged),
                Twin("wrong_target_indexing", _classifier_targets_as_columns)),

@@ -1146,6 +1146,10 @@ def _grad_q_probes():
     return [
         case(q, k, v, np.ones((2, 1)), note="two queries, three keys"),
         case(q * 100, k, v, np.ones((2, 1)), note="scores in the hundreds"),
+        # Scores near 4243 a few tenths apart: float32 keeps them to about 0.0005.
+        case(np.array([[3000.37, 3000.11], [2999.83, 3000.59]]),
+             np.array([[1.0, 1.0], [1.0001, 0.9999], [0.9998, 1.0002]]), v, np.ones((2, 1)),
+             note="close scores in the thousands"),
     ]
 
 
@@ -1197,7 +1201,9 @@ _BEYOND = [
                   "centred difference before you run the check. Exact for scores in the "
                   "hundreds.",
         reference=attention_grad_q, generate=_grad_q_cases, probes=_grad_q_probes,
-        twins=(Twin("missing_sqrt_d", _grad_q_no_sqrt_d),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(attention_grad_q)),
+               Twin("missing_sqrt_d", _grad_q_no_sqrt_d),
                Twin("scale_by_d", _grad_q_by_d),
                Twin("jacobian_elementwise", _grad_q_elementwise),
                Twin("jacobian_missing_diag", _grad_q_no_diag)),

@@ -16,7 +16,7 @@ import numpy as np
 
 from tutor import checking
 from tutor.chapters import _inputs, blocks
-from tutor.problem import Choice, Problem, Quiz, Twin, case
+from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
 CHAPTER = "09_softmax_at_scale"
 
@@ -697,6 +697,8 @@ def _sparsemax_probes():
         case(np.array([0.1, 0.0, 0.05]), note="close values: all kept"),
         case(np.array([1000.0, 999.5, 990.0]), note="values near 1000"),
         case(np.array([[-2.0, 0.4, 1.1, 0.9, -0.3]], dtype=np.float32), note="float32"),
+        # float32 holds 1e4 to about 0.001: these values' decimals are lost there.
+        case(np.array([10000.37, 10000.81, 9999.95, 10000.12]), note="close values near 1e4"),
     ]
 
 
@@ -790,7 +792,9 @@ PROBLEMS = [
                   "one. Unlike softmax, it gives exact zeros. z has any shape; rows may have ties "
                   "and values near 1000.",
         reference=sparsemax, generate=_sparsemax_cases, probes=_sparsemax_probes,
-        twins=(Twin("sparsemax_unsorted_threshold", _sm_unsorted),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(sparsemax)),
+               Twin("sparsemax_unsorted_threshold", _sm_unsorted),
                Twin("sparsemax_unsorted_threshold", _sm_ascending),
                Twin("sparsemax_support_off_by_one", _sm_zero_based),
                Twin("sparsemax_support_off_by_one", _sm_k_plus_one),
@@ -816,7 +820,9 @@ PROBLEMS = [
                   "once at the end. The result equals untiled attention; a query that may "
                   "attend to no key gets zeros.",
         reference=tiled_attention, generate=_tiled_cases, probes=_tiled_probes,
-        twins=(Twin("accumulator_not_rescaled", _ta_acc_not_rescaled),
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
+        twins=(Twin("lower_precision", blocks.in_float32(tiled_attention)),
+               Twin("accumulator_not_rescaled", _ta_acc_not_rescaled),
                Twin("merge_forgets_rescale", _ta_nothing_rescaled),
                Twin("chunk_boundary_off_by_one", _ta_last_tile_dropped),
                Twin("chunk_boundary_off_by_one", _ta_tile_one_short),
@@ -1152,6 +1158,7 @@ _BEYOND = [
                   "∂L/∂z = Jᵀg with the shape of z. Away from ties at the threshold, p_j = z_j "
                   "− τ on the support and 0 off it, and τ depends on z.",
         reference=sparsemax_vjp, generate=_svjp_cases, probes=_svjp_probes,
+        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
         twins=(Twin("sparsemax_tau_held_fixed", _svjp_tau_fixed),
                Twin("sparsemax_grad_mean_over_all", _svjp_mean_over_all),
                Twin("sparsemax_grad_off_support", _svjp_not_masked),
