@@ -330,6 +330,8 @@ def main() -> int:
     bench_import(3 if args.quick else 7)
     bench_checks(3 if args.quick else 7)
     bench_callbacks(8 if args.quick else 20)
+    bench_at_scale(3 if args.quick else 7)
+    bench_training()
     from test_classroom_load import bench_classroom  # tests/ is this script's folder
 
     bench_classroom(args.quick)
