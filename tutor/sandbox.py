@@ -197,9 +197,23 @@ def call(fn: Callable, case: Case, problem: Problem, watch: bool = True) -> Outc
     except (TimeUp, KeyboardInterrupt):
         raise
     except BaseException as e:  # SystemExit and the learner's own BaseExceptions included
-        mutated = isinstance(e, ValueError) and "read-only" in error_text(e) or _changed(inputs)
+        mutated = isinstance(e, InputWritten) or \
+            isinstance(e, ValueError) and "read-only" in error_text(e) or _changed(inputs)
         return Outcome(error=e, mutated=mutated)
     return Outcome(value=value, mutated=_changed(inputs))
+
+
+class InputWritten(Exception):
+    """Raised by a problem's own `call` when the learner's function wrote into an input that
+    the call made for it (a fresh torch tensor): the engine names it `mutates_input`."""
+
+
+def fresh_inputs_unchanged(made: list, originals: list) -> None:
+    """For a problem's `call` that hands the learner tensors it built itself: raise
+    `InputWritten` if any of `made` no longer holds the values of `originals` (their copies
+    taken before the call), e.g. after a masked_fill_ under torch.no_grad()."""
+    if any(not _same_tensor(m.detach(), o) for m, o in zip(made, originals, strict=True)):
+        raise InputWritten("wrote into its input")
 
 
 def _changed(inputs: list) -> bool:

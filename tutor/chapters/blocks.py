@@ -351,6 +351,17 @@ def _rounded_by_float32(case) -> bool:
     return _input_scale(case) >= 1e3 and any(rounded(a) for a in _float64_inputs(case))
 
 
+def float32_error_bound(case, expected) -> np.ndarray:
+    """How far float32 arithmetic on the float64 inputs of `case` can take each entry of
+    `expected`: a few float32 roundings of the entry itself and of the largest input (the
+    logits' size, which a cancellation such as z − logsumexp(z) leaves in the result), growing
+    with the square root of the number of inputs summed. A wrong formula is usually much
+    further off: dropping a term of 1e-3 at logits of 10 is not float32's doing."""
+    n = max((a.size for a in _float64_inputs(case)), default=1)
+    eps = float(np.finfo(np.float32).eps)
+    return 16 * eps * (np.abs(expected) + max(_input_scale(case), 1.0)) * max(1.0, np.sqrt(n / 16))
+
+
 def _within_float32(case, expected, got) -> bool:
     from tutor import checking
 
@@ -363,7 +374,7 @@ def _within_float32(case, expected, got) -> bool:
     e = np.asarray(expected, dtype=np.float64)
     if got.shape != e.shape or not np.isfinite(got).all() or not np.isfinite(e).all():
         return False
-    bound = 1e-4 * np.abs(e) + 64 * float(np.finfo(np.float32).eps) * max(_input_scale(case), 1)
+    bound = float32_error_bound(case, e)
     # float32 leaves its mark on entries it can hold: a relative error of about its eps on some
     # entry of normal size. An error only where the answer is 0 or tiny (a weight of 1e-44 on a
     # masked key) is another mistake.
@@ -408,8 +419,11 @@ class LogFloored:
     `p` holds the probabilities in the input's own dtype, as the learner computes them. Read as
     an array, the family is its commonest member, 1e-8 added."""
 
-    EXPONENTS = (-80.0, -1.0)
-    """log10 of the smallest and largest constants tried."""
+    EXPONENTS = (-80.0, -4.0)
+    """log10 of the smallest and largest constants tried. Larger constants than 1e-4 are not
+    tried: fitted to one number per input, a constant that large could match many another
+    mistake (a dropped log-sum-exp term of 0.4 is a floor of 1.6e-3 on a probability of
+    0.003)."""
 
     MODES: tuple = (False, True)
     """The ways a constant patches the log, as `at` reads its `clip`: added, or a floor."""
@@ -538,15 +552,18 @@ def in_float32(fn: Callable) -> Callable:
     return lowered
 
 
-def agree_to_float32(twin_value, value, tol, compare=None) -> bool:
+def agree_to_float32(twin_value, value, tol, compare=None, case=None) -> bool:
     """`Problem.agree` for problems with a `lower_precision` twin (or torch answers): two wrong
     answers show the same mistake when they agree to float32 precision, since two float32
     computations of one formula differ in their last digits (and a torch answer that turns a
-    float argument into a float32 tensor is 1e-7 away from its twin). `compare` is the
-    problem's own comparison, if it has one."""
+    float argument into a float32 tensor is 1e-7 away from its twin): a relative 16 float32
+    eps, and float32's rounding of the inputs' size (`float32_error_bound`) when the case is
+    known. `compare` is the problem's own comparison, if it has one."""
     from tutor import checking
 
-    loose = checking.Tolerance(max(tol.rtol, 1e-4), max(tol.atol, 1e-6))
+    eps = float(np.finfo(np.float32).eps)
+    atol = 1e-6 if case is None else float(np.max(float32_error_bound(case, 0.0)))
+    loose = checking.Tolerance(max(tol.rtol, 16 * eps), max(tol.atol, atol))
     return (compare or checking.compare_arrays)(twin_value, value, loose) is None
 
 
