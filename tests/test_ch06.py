@@ -1314,3 +1314,143 @@ def e_entropy_torch_float32(z, axis=-1):
 
 
 EDGE_WRONG.append(("entropy", e_entropy_torch_float32, "lower_precision"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mistakes a blind test of learners' answers found passing, unnamed or misnamed: each fails on
+# every seed, named first with its misconception.
+
+
+def e_top_k_sorted_row_cut_at_k(logits, k):
+    """The row sorted, every entry after the k-th set to −inf: in sorted order, ties dropped."""
+    z = -np.sort(-np.asarray(logits), axis=-1)
+    z[..., k:] = -np.inf
+    return z
+
+
+def _ranked_probs(logits):
+    p = special.softmax(np.asarray(logits, dtype=float), axis=-1)
+    order = np.argsort(-p, axis=-1)
+    return order, np.take_along_axis(p, order, axis=-1)
+
+
+def e_top_p_on_sorted_logits(logits, p):
+    """The running sum taken over the sorted logits instead of their probabilities."""
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1)
+    ranked = np.take_along_axis(z, order, axis=-1)
+    keep_ranked = np.cumsum(ranked, axis=-1) - ranked < p
+    keep_ranked[..., 0] = True
+    keep = np.empty_like(keep_ranked)
+    np.put_along_axis(keep, order, keep_ranked, axis=-1)
+    return np.where(keep, z, -np.inf)
+
+
+def e_top_p_kept_probabilities(logits, p):
+    """The nucleus's probabilities, not renormalised, 0 elsewhere: probabilities, not logits."""
+    order, ranked = _ranked_probs(logits)
+    keep_ranked = np.cumsum(ranked, axis=-1) - ranked < p
+    keep_ranked[..., 0] = True
+    keep = np.empty_like(keep_ranked)
+    np.put_along_axis(keep, order, keep_ranked, axis=-1)
+    return np.where(keep, special.softmax(np.asarray(logits, dtype=float), axis=-1), 0.0)
+
+
+EDGE_WRONG += [
+    ("top_k_filter", e_top_k_sorted_row_cut_at_k, "sorted_order_returned"),
+    ("top_p_filter", e_top_p_on_sorted_logits, "filter_on_logits"),
+    ("top_p_filter", e_top_p_kept_probabilities, "filter_returns_probabilities"),
+]
+
+
+def b_nucleus_mass_before_at_most_p(logits, p):
+    """≤ p on the mass before each token: at p exactly on a cumulative sum, one token too many."""
+    _, ranked = _ranked_probs(logits)
+    return ((np.cumsum(ranked, axis=-1) - ranked) <= p).sum(axis=-1)
+
+
+def b_nucleus_first_above_p(logits, p):
+    """The first position where the mass exceeds p (> instead of ≥)."""
+    _, ranked = _ranked_probs(logits)
+    above = np.cumsum(ranked, axis=-1) > p
+    above[:, -1] = True
+    return above.argmax(axis=-1) + 1
+
+
+def b_nucleus_on_logits(logits, p):
+    z = -np.sort(-np.asarray(logits, dtype=float), axis=-1)
+    return np.maximum(((np.cumsum(z, axis=-1) - z) < p).sum(axis=-1), 1)
+
+
+def b_nucleus_softmax_over_rows(logits, p):
+    probs = special.softmax(np.asarray(logits, dtype=float), axis=0)
+    ranked = -np.sort(-probs, axis=-1)
+    return np.maximum(((np.cumsum(ranked, axis=-1) - ranked) < p).sum(axis=-1), 1)
+
+
+def b_nll_grad_no_shift(logits, labels, T):
+    z, y = np.asarray(logits, dtype=float), np.asarray(labels)
+    with np.errstate(all="ignore"):
+        e = np.exp(z / T)
+        p = e / e.sum(axis=1, keepdims=True)
+    return float(np.mean(z[np.arange(len(y)), y] - (p * z).sum(axis=1)) / T**2)
+
+
+def _bisect_log_t(entropy_at, H, lo, hi):
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if entropy_at(math.exp(mid)) < H:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp((lo + hi) / 2)
+
+
+def b_temperature_unshifted_entropy(z, H):
+    """exp(z / T) without the max shift: NaN once it overflows, and NaN < H is False."""
+    def entropy_at(T):
+        with np.errstate(all="ignore"):
+            e = np.exp(np.asarray(z, dtype=float) / T)
+            p = e / e.sum()
+            return float(-special.xlogy(p, p).sum())
+    return _bisect_log_t(entropy_at, H, -20.0, 20.0)
+
+
+def b_temperature_entropy_nan_at_zero(z, H):
+    """p · log p with p = 0 gives NaN, read as an entropy too high."""
+    def entropy_at(T):
+        p = special.softmax(np.asarray(z, dtype=float) / T)
+        with np.errstate(all="ignore"):
+            return float(-(p * np.log(p)).sum())
+    return _bisect_log_t(entropy_at, H, -30.0, 30.0)
+
+
+BEYOND_IDS = ["nucleus_size", "nll_temperature_grad", "temperature_for_entropy"]
+"""The practice notebook's further problems (their twins are swept in test_practice_beyond.py)."""
+
+BEYOND_WRONG = [
+    ("nucleus_size", b_nucleus_mass_before_at_most_p, "top_p_keeps_extra"),
+    ("nucleus_size", b_nucleus_first_above_p, "top_p_keeps_extra"),
+    ("nucleus_size", b_nucleus_on_logits, "filter_on_logits"),
+    ("nucleus_size", b_nucleus_softmax_over_rows, "wrong_axis"),
+    ("nll_temperature_grad", b_nll_grad_no_shift, "no_max_shift"),
+    ("temperature_for_entropy", b_temperature_unshifted_entropy, "no_max_shift"),
+    ("temperature_for_entropy", b_temperature_entropy_nan_at_zero, "entropy_nan_zero_prob"),
+]
+
+
+@pytest.mark.parametrize("problem_id", BEYOND_IDS)
+def test_wrong_answers_beyond_the_lesson_fail_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    misses = {answer.__name__: m for p, answer, expected in BEYOND_WRONG if p == problem_id
+              if (m := fails_every_seed(problem, answer, expected))}
+    assert not misses, misses
+
+
+def test_the_temperature_for_entropy_example_is_true():
+    """The statement's example: softmax(2, 1, 0) has entropy 0.8324 nats, and that entropy
+    gives back T = 1.00."""
+    p = special.softmax([2.0, 1.0, 0.0])
+    assert round(float(-np.sum(p * np.log(p))), 4) == 0.8324
+    assert round(ch06.temperature_for_entropy(np.array([2.0, 1.0, 0.0]), 0.8324), 2) == 1.0
+    assert "H = 0.8324" in registry.get("temperature_for_entropy").statement

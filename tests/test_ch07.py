@@ -1027,3 +1027,100 @@ def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
     misses = {answer.__name__: m for p, answer, expected in EDGE_WRONG if p == problem_id
               if (m := fails_every_seed(problem, answer, expected))}
     assert not misses, misses
+
+
+# ---------------------------------------------------------------------------------------------
+# Beyond the lesson: mistakes a blind test of learners' answers left unnamed, each failing on
+# every seed, named first with its misconception (the twins are swept in
+# test_practice_beyond.py).
+
+
+def _key_padding(scores, lengths):
+    return np.arange(scores.shape[-1])[None, :] < np.asarray(lengths)[:, None]
+
+
+def _softmax_or_zeros(s, keep):
+    s = np.where(keep, s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    d = e.sum(axis=-1, keepdims=True)
+    return np.where(d > 0, e / np.where(d > 0, d, 1.0), 0.0)
+
+
+def b_padding_on_queries(scores, lengths):
+    return _softmax_or_zeros(scores, _key_padding(scores, lengths)[:, :, None])
+
+
+def b_padding_on_queries_and_keys(scores, lengths):
+    pad = _key_padding(scores, lengths)
+    return _softmax_or_zeros(scores, pad[:, :, None] & pad[:, None, :])
+
+
+def b_padding_after_softmax(scores, lengths):
+    return special.softmax(scores, axis=-1) * _key_padding(scores, lengths)[:, None, :]
+
+
+def b_padding_filled_with_zero(scores, lengths):
+    return special.softmax(np.where(_key_padding(scores, lengths)[:, None, :], scores, 0.0),
+                           axis=-1)
+
+
+def b_packed_masks_or(lengths):
+    doc = np.repeat(np.arange(len(lengths)), lengths)
+    n = len(doc)
+    return (doc[:, None] == doc[None, :]) | np.tril(np.ones((n, n), dtype=bool))
+
+
+def _grad_q_parts(q, k, v, grad_out):
+    d = q.shape[-1]
+    P = special.softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(d), axis=-1)
+    return d, P, grad_out @ np.swapaxes(v, -1, -2)
+
+
+def b_grad_q_unscaled_at_the_end(q, k, v, grad_out):
+    _, P, dP = _grad_q_parts(q, k, v, grad_out)
+    return (P * (dP - (dP * P).sum(-1, keepdims=True))) @ k
+
+
+def b_grad_q_without_the_subtraction(q, k, v, grad_out):
+    d, P, dP = _grad_q_parts(q, k, v, grad_out)
+    return (P * dP) @ k / np.sqrt(d)
+
+
+def b_grad_q_no_shift(q, k, v, grad_out):
+    d = q.shape[-1]
+    with np.errstate(all="ignore"):
+        e = np.exp(q @ np.swapaxes(k, -1, -2) / np.sqrt(d))
+        P = e / e.sum(-1, keepdims=True)
+        dP = grad_out @ np.swapaxes(v, -1, -2)
+        return (P * (dP - (dP * P).sum(-1, keepdims=True))) @ k / np.sqrt(d)
+
+
+def b_grad_q_k_dot_T(q, k, v, grad_out):
+    d = q.shape[-1]
+    P = special.softmax(q @ k.T / np.sqrt(d), axis=-1)
+    dP = grad_out @ v.T
+    return (P * (dP - (dP * P).sum(-1, keepdims=True))) @ k / np.sqrt(d)
+
+
+BEYOND_IDS = ["fix_the_padding_weights", "packed_batch_mask", "attention_grad_q"]
+
+BEYOND_WRONG = [
+    ("fix_the_padding_weights", b_padding_on_queries, "padding_on_queries"),
+    ("fix_the_padding_weights", b_padding_on_queries_and_keys, "padding_on_queries"),
+    ("fix_the_padding_weights", b_padding_after_softmax, "mask_after_softmax"),
+    ("fix_the_padding_weights", b_padding_filled_with_zero, "mask_fill_zero"),
+    ("packed_batch_mask", b_packed_masks_or, "masks_combined_with_or"),
+    ("attention_grad_q", b_grad_q_unscaled_at_the_end, "missing_sqrt_d"),
+    ("attention_grad_q", b_grad_q_without_the_subtraction, "lse_treated_as_constant"),
+    ("attention_grad_q", b_grad_q_no_shift, "no_max_shift"),
+    ("attention_grad_q", b_grad_q_k_dot_T, "transpose_all_axes"),
+]
+
+
+@pytest.mark.parametrize("problem_id", BEYOND_IDS)
+def test_wrong_answers_beyond_the_lesson_fail_on_every_seed(problem_id):
+    problem = registry.get(problem_id)
+    misses = {answer.__name__: m for p, answer, expected in BEYOND_WRONG if p == problem_id
+              if (m := fails_every_seed(problem, answer, expected))}
+    assert not misses, misses

@@ -9,7 +9,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from learners import assert_named, assert_named_nine_in_ten, over_right, over_wrong, passes
+from learners import (
+    SWEEP,
+    assert_named,
+    assert_named_nine_in_ten,
+    over_right,
+    over_wrong,
+    passes,
+    sweep,
+    twins_of,
+)
 
 import tutor
 from tutor import lm
@@ -286,3 +295,69 @@ def test_filters_keep_what_chapter_06_keeps():
 def test_greedy_generation_repeats_the_argmax():
     model = lm.CountModel("abababababab")
     assert lm.generate(model.next_logits, model.vocab, "a", 6, T=0) == "bababa"
+
+
+# ---------------------------------------------------------------------------------------------
+# Mistakes a blind test of learners' answers left unnamed (or passing on some seeds): each fails
+# on every seed, named first with its misconception, and so does every twin.
+
+
+def log_softmax_in_float32(z):
+    x = z.float()
+    m = x.amax(-1, keepdim=True)
+    return (x - m - torch.log(torch.exp(x - m).sum(-1, keepdim=True))).double()
+
+
+def log_softmax_clamped(z):
+    x = z.clamp(-80, 80)
+    return x - torch.log(torch.exp(x).sum(-1, keepdim=True))
+
+
+def log_softmax_sum_without_keepdim(z):
+    m = z.amax(-1, keepdim=True)
+    return z - m - torch.log(torch.exp(z - m).sum(-1))
+
+
+def causal_softmax_without_mask(scores):
+    e = torch.exp(scores - scores.amax(-1, keepdim=True))
+    return e / e.sum(-1, keepdim=True)
+
+
+def causal_softmax_masked_no_shift(scores):
+    T = scores.shape[-1]
+    e = torch.exp(scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")))
+    return e / e.sum(-1, keepdim=True)
+
+
+def causal_softmax_strictly_below(scores):
+    """tril(−1), the first row's NaN patched to zeros."""
+    T = scores.shape[-1]
+    s = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf"))
+    m = s.amax(-1, keepdim=True)
+    e = torch.exp(s - torch.where(torch.isfinite(m), m, torch.zeros_like(m)))
+    return e / e.sum(-1, keepdim=True).clamp_min(1e-300)
+
+
+def causal_softmax_in_float32(scores):
+    s = scores.float()
+    T = s.shape[-1]
+    s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    e = torch.exp(s - s.amax(-1, keepdim=True))
+    return (e / e.sum(-1, keepdim=True)).to(scores.dtype)
+
+
+BLIND_WRONG = [
+    ("torch_log_softmax", log_softmax_in_float32, "lower_precision"),
+    ("torch_log_softmax", log_softmax_clamped, "clips_logits"),
+    ("torch_log_softmax", log_softmax_sum_without_keepdim, "missing_keepdims"),
+    ("torch_causal_softmax", causal_softmax_without_mask, "no_causal_mask"),
+    ("torch_causal_softmax", causal_softmax_masked_no_shift, "no_max_shift"),
+    ("torch_causal_softmax", causal_softmax_strictly_below, "causal_no_diagonal"),
+    ("torch_causal_softmax", causal_softmax_in_float32, "lower_precision"),
+]
+
+
+@pytest.mark.parametrize("problem_id", ["torch_log_softmax", "torch_causal_softmax"])
+def test_wrong_answers_and_twins_fail_and_are_named_on_every_seed(problem_id):
+    answers = [(a, e) for p, a, e in BLIND_WRONG if p == problem_id] + twins_of(problem_id)
+    sweep(problem_id, answers, SWEEP)

@@ -9,10 +9,21 @@ import math
 
 import numpy as np
 import pytest
-from learners import assert_named, assert_named_nine_in_ten, over_right, over_wrong, passes
+from learners import (
+    SWEEP,
+    assert_named,
+    assert_named_nine_in_ten,
+    fails_every_seed,
+    over_right,
+    over_wrong,
+    passes,
+    sweep,
+    twins_of,
+)
 from scipy import special
 
 import tutor
+from tutor import registry
 from tutor.chapters import ch09_softmax_at_scale as ch09
 
 # ---------------------------------------------------------------------------------------------
@@ -452,3 +463,159 @@ def test_online_logsumexp_of_nothing_is_minus_infinity():
     assert ch09.online_logsumexp(iter([np.full(2, -np.inf), np.zeros(0)])) == -np.inf
     assert np.isclose(ch09.online_logsumexp(iter([np.array([1000.0]), np.array([1000.0])])),
                       1000 + np.log(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mistakes a blind test of learners' answers left unnamed or misnamed: each fails on every seed,
+# named first with its misconception, and so does every twin of the lesson's problems (the
+# practice notebook's are swept in test_practice_beyond.py).
+
+
+def _running_lse(chunks, rescale, add_max=True, part=slice(None)):
+    m, s = -np.inf, 0.0
+    for c in chunks:
+        c = np.asarray(c, dtype=float)[part]
+        if c.size == 0 or c.max() == -np.inf:
+            continue
+        cm = max(m, c.max())
+        s = rescale(s, m, cm) + np.exp(c - cm).sum()
+        m = cm
+    if s <= 0:
+        return -np.inf
+    return m + np.log(s) if add_max else np.log(s)
+
+
+def _shrink(s, m, cm):
+    return s * np.exp(m - cm)
+
+
+def lse_without_its_max(chunks):
+    return _running_lse(chunks, _shrink, add_max=False)
+
+
+def lse_rescaled_upside_down(chunks):
+    return _running_lse(chunks, lambda s, m, cm: s * np.exp(cm - m) if m > -np.inf else s)
+
+
+def lse_last_of_each_chunk_dropped(chunks):
+    return _running_lse(chunks, _shrink, part=slice(None, -1))
+
+
+def merge_assuming_first_max(a, b):
+    (m1, s1), (m2, s2) = a, b
+    with np.errstate(all="ignore"):
+        return m1, np.nan_to_num(s1 + s2 * np.exp(np.asarray(m2) - m1), nan=s1)
+
+
+def _chunk_losses(h, W, targets, chunk, starts, pick):
+    total = 0.0
+    for i in starts:
+        z = h[i:i + chunk] @ W.T
+        total += (special.logsumexp(z, 1) - pick(z, targets[i:i + chunk])).sum()
+    return total / len(h)
+
+
+def _picked(z, t):
+    return z[np.arange(len(t)), t]
+
+
+def chunked_ce_floor_count(h, W, targets, chunk):
+    return _chunk_losses(h, W, targets, chunk, range(0, len(h) // chunk * chunk, chunk), _picked)
+
+
+def chunked_ce_columns_of_targets(h, W, targets, chunk):
+    return _chunk_losses(h, W, targets, chunk, range(0, len(h), chunk),
+                         lambda z, t: z[:, t].mean(1))
+
+
+def chunked_ce_in_float32(h, W, targets, chunk):
+    h, W = h.astype(np.float32), W.astype(np.float32)
+    return _chunk_losses(h, W, targets, chunk, range(0, len(h), chunk), _picked)
+
+
+def _sparsemax_tau(z, divide):
+    s = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cs = np.cumsum(s, -1)
+    kstar = (1 + k * s > cs).sum(-1, keepdims=True)
+    return (np.take_along_axis(cs, kstar - 1, -1) - 1) / divide(kstar)
+
+
+def sparsemax_over_k_minus_one(z):
+    z = np.asarray(z, dtype=float)
+    return np.maximum(z - _sparsemax_tau(z, lambda k: k - 1 + (k == 1)), 0)
+
+
+def sparsemax_along_first_axis(z):
+    z = np.asarray(z, dtype=float)
+    if z.ndim == 1:
+        return ch09.sparsemax(z)
+    return np.swapaxes(ch09.sparsemax(np.swapaxes(z, 0, -1)), 0, -1)
+
+
+def _online_softmax_blocks(x, block, stop, merge, factor):
+    x = np.asarray(x, dtype=float)
+    parts, maxima, m, s = [], [], -np.inf, 0.0
+    for i in range(0, stop(len(x), block), block):
+        mb = x[i:i + block].max()
+        eb = np.exp(x[i:i + block] - mb)
+        parts.append(eb)
+        maxima.append(mb)
+        m, s = max(m, mb), merge(s, m, mb, eb.sum())
+    return np.concatenate([eb * factor(mb, m) / s for eb, mb in zip(parts, maxima, strict=True)])
+
+
+def _every_block(n, block):
+    return n
+
+
+def _merged(s, m, mb, sb):
+    mn = max(m, mb)
+    return s * np.exp(m - mn) + sb * np.exp(mb - mn)
+
+
+def _down(mb, m):
+    return np.exp(mb - m)
+
+
+def online_softmax_sums_just_added(x, block):
+    return _online_softmax_blocks(x, block, _every_block, lambda s, m, mb, sb: s + sb, _down)
+
+
+def online_softmax_rescaled_upside_down(x, block):
+    return _online_softmax_blocks(x, block, _every_block, _merged, lambda mb, m: np.exp(m - mb))
+
+
+def online_softmax_range_stops_a_block_early(x, block):
+    return _online_softmax_blocks(x, block, lambda n, b: n - b if n > b else n, _merged, _down)
+
+
+BLIND_WRONG = [
+    ("online_logsumexp", lse_without_its_max, "lse_forgets_max"),
+    ("online_logsumexp", lse_rescaled_upside_down, "accumulator_not_rescaled"),
+    ("online_logsumexp", lse_last_of_each_chunk_dropped, "chunk_boundary_off_by_one"),
+    ("merge_softmax_stats", merge_assuming_first_max, "merge_forgets_rescale"),
+    ("chunked_cross_entropy", chunked_ce_floor_count, "chunk_count_rounded_down"),
+    ("chunked_cross_entropy", chunked_ce_columns_of_targets, "wrong_target_indexing"),
+    ("chunked_cross_entropy", chunked_ce_in_float32, "lower_precision"),
+    ("sparsemax", sparsemax_over_k_minus_one, "sparsemax_support_off_by_one"),
+    ("sparsemax", sparsemax_along_first_axis, "wrong_axis"),
+    ("fix_the_online_softmax", online_softmax_sums_just_added, "merge_forgets_rescale"),
+    ("fix_the_online_softmax", online_softmax_rescaled_upside_down, "block_not_rescaled"),
+    ("fix_the_online_softmax", online_softmax_range_stops_a_block_early,
+     "chunk_boundary_off_by_one"),
+]
+
+
+@pytest.mark.parametrize("problem_id", ["online_logsumexp", "merge_softmax_stats",
+                                        "chunked_cross_entropy", "sparsemax"])
+def test_wrong_answers_and_twins_fail_and_are_named_on_every_seed(problem_id):
+    answers = [(a, e) for p, a, e in BLIND_WRONG if p == problem_id] + twins_of(problem_id)
+    sweep(problem_id, answers, SWEEP)
+
+
+def test_online_softmax_mistakes_beyond_the_lesson_fail_on_every_seed():
+    problem = registry.get("fix_the_online_softmax")
+    misses = {a.__name__: m for p, a, e in BLIND_WRONG if p == "fix_the_online_softmax"
+              if (m := fails_every_seed(problem, a, e))}
+    assert not misses, misses

@@ -389,6 +389,13 @@ def _top_k_sorted(logits, k):
     return np.where(z >= z[..., k - 1, None], z, -np.inf)
 
 
+def _top_k_sorted_exactly_k(logits, k):
+    """The sorted row with everything after its first k entries set to −inf."""
+    z = np.sort(np.asarray(logits, dtype=float), axis=-1)[..., ::-1].copy()
+    z[..., k:] = -np.inf
+    return z
+
+
 def _top_k_sorted_ascending(logits, k):
     z = np.sort(np.asarray(logits, dtype=float), axis=-1)
     return np.where(z >= z[..., -k, None], z, -np.inf)
@@ -413,15 +420,26 @@ def _top_k_axis0(logits, k):
     return np.where(logits >= kth, logits, -np.inf)
 
 
-def _same_kept_values(twin, mine, tol) -> bool:
-    """Two filtered outputs show the same mistake when each row keeps the same values, wherever
-    they sit: keeping exactly k entries breaks ties one way in one library and another way in
-    the next (torch.topk even differs between a row and a batch), and a top-p nucleus that
-    takes one of two equal probabilities may take either."""
+def _same_kept_values(twin, mine, tol, case=None) -> bool:
+    """Two filtered outputs show the same mistake when each row keeps the same values in the
+    same places, up to which of several equal logits is kept: keeping exactly k entries breaks
+    ties one way in one library and another way in the next (torch.topk even differs between a
+    row and a batch), and a top-p nucleus that takes one of two equal probabilities may take
+    either. So each row is read in the order of its logits, and equal logits in the order of
+    the outputs (without the logits, each row's outputs are compared sorted)."""
     twin, mine = as_array(twin), as_array(mine)
     if twin.shape != mine.shape:
         return False
-    return compare_arrays(np.sort(twin, axis=-1), np.sort(mine, axis=-1), tol) is None
+    z = None if case is None else np.asarray(case.args[0], dtype=float)
+    if z is None or z.shape != mine.shape or mine.ndim == 0:
+        return compare_arrays(np.sort(twin, axis=-1), np.sort(mine, axis=-1), tol) is None
+    return compare_arrays(_in_logit_order(twin, z), _in_logit_order(mine, z), tol) is None
+
+
+def _in_logit_order(out, z):
+    """Each row of `out` reordered by its logits z, ties by the outputs themselves."""
+    rows, logits = np.asarray(out, dtype=float).reshape(-1, z.shape[-1]), z.reshape(-1, z.shape[-1])
+    return np.stack([o[np.lexsort((o, l))] for o, l in zip(rows, logits, strict=True)])
 
 
 def _top_k_cases(rng):
@@ -535,6 +553,20 @@ def _top_p_fill_zero(logits, p):
 
 def _top_p_probabilities(logits, p):
     return softmax(top_p_filter(logits, p))
+
+
+def _top_p_nucleus_probabilities(logits, p):
+    z = np.asarray(logits, dtype=float)
+    return np.where(np.isfinite(top_p_filter(z, p)), softmax(z), 0.0)
+
+
+def _top_p_on_logits(logits, p):
+    z = np.asarray(logits, dtype=float)
+    order = np.argsort(-z, axis=-1, kind="stable")
+    ranked = np.take_along_axis(z, order, axis=-1)
+    keep = np.cumsum(ranked, axis=-1) - ranked < p
+    keep[..., 0] = True
+    return _unsort(z, order, keep)
 
 
 def _top_p_global_softmax(logits, p):
@@ -1316,6 +1348,7 @@ PROBLEMS = [
                Twin("top_k_off_by_one", _top_k_above_next),
                Twin("sorted_order_returned", _top_k_sorted),
                Twin("sorted_order_returned", _top_k_sorted_ascending),
+               Twin("sorted_order_returned", _top_k_sorted_exactly_k),
                Twin("mask_fill_zero", _top_k_fill_zero),
                Twin("filter_returns_probabilities", _top_k_probabilities),
                Twin("wrong_axis", _top_k_global),
@@ -1379,6 +1412,8 @@ PROBLEMS = [
                Twin("sorted_order_returned", _top_p_left_sorted),
                Twin("mask_fill_zero", _top_p_fill_zero),
                Twin("filter_returns_probabilities", _top_p_probabilities),
+               Twin("filter_returns_probabilities", _top_p_nucleus_probabilities),
+               Twin("filter_on_logits", _top_p_on_logits),
                Twin("wrong_axis", _top_p_global_softmax),
                *_top_p_derived),
         hints=("Sort the probabilities in decreasing order and add them up one by one: the "
@@ -1816,6 +1851,16 @@ def _nucleus_keeps_extra(logits, p):
     return np.minimum(np.sum(mass <= p, axis=-1) + 2, probs.shape[-1]).astype(np.int64)
 
 
+def _nucleus_at_most_p_before(logits, p):
+    ranked = -np.sort(-softmax(logits, axis=-1), axis=-1)
+    return np.sum(np.cumsum(ranked, axis=-1) - ranked <= p, axis=-1).astype(np.int64)
+
+
+def _nucleus_first_above_p(logits, p):
+    mass = np.cumsum(-np.sort(-softmax(logits, axis=-1), axis=-1), axis=-1)
+    return np.minimum(np.sum(mass <= p, axis=-1) + 1, mass.shape[-1]).astype(np.int64)
+
+
 def _nucleus_unsorted(logits, p):
     probs = softmax(logits, axis=-1)
     mass = np.cumsum(probs, axis=-1)
@@ -1828,6 +1873,16 @@ def _nucleus_on_logits(logits, p):
     return np.minimum(np.sum(mass < p, axis=-1) + 1, z.shape[-1]).astype(np.int64)
 
 
+def _nucleus_on_logits_before(logits, p):
+    ranked = -np.sort(-np.asarray(logits, dtype=float), axis=-1)
+    return np.maximum(np.sum(np.cumsum(ranked, axis=-1) - ranked < p, axis=-1), 1).astype(np.int64)
+
+
+def _nucleus_axis0(logits, p):
+    ranked = -np.sort(-softmax(logits, axis=0), axis=-1)
+    return np.maximum(np.sum(np.cumsum(ranked, axis=-1) - ranked < p, axis=-1), 1).astype(np.int64)
+
+
 def _nucleus_cases(rng):
     for _ in range(4):
         N, V = _inputs.shape(rng, 2, low=3, high=12)
@@ -1836,7 +1891,12 @@ def _nucleus_cases(rng):
 
 
 def _nucleus_probes():
+    # As top_p_filter's: logits a whole number of ln 2 apart give probabilities 1/2, 1/4, 1/8,
+    # 1/8 exactly, so p can sit exactly on a cumulative sum.
+    ln2 = np.log(2.0)
     return [
+        case(np.array([[-2.0, 0.0, -3.0, -1.0, -3.0]]) * ln2, 0.75,
+             note="p exactly at a cumulative sum (1/2 + 1/4)"),
         case(np.log(np.array([[0.1, 0.5, 0.15, 0.25]])), 0.7, note="0.5 + 0.25 crosses 0.7"),
         case(np.log(np.array([[0.4, 0.3, 0.2, 0.1], [0.05, 0.05, 0.1, 0.8]])), 0.85,
              note="a batch of two rows"),
@@ -1872,6 +1932,14 @@ def _nll_grad_unweighted(logits, labels, T):
     return float(np.mean(z[np.arange(len(z)), labels] - z.mean(axis=-1)) / T**2)
 
 
+def _nll_grad_no_shift(logits, labels, T):
+    z = np.asarray(logits, dtype=float)
+    with np.errstate(all="ignore"):
+        e = np.exp(z / T)
+        p = e / e.sum(axis=-1, keepdims=True)
+    return float(np.mean(z[np.arange(len(z)), labels] - np.sum(p * z, axis=-1)) / T**2)
+
+
 def _nll_grad_cases(rng):
     for _ in range(3):
         N, K = _inputs.shape(rng, 2)
@@ -1885,6 +1953,9 @@ def _nll_grad_probes():
              note="two rows at T = 1"),
         case(np.array([[1000.0, 999.0, 0.0], [5.0, 2.0, 1.0]]), np.array([1, 0]), 2.0,
              note="logits near 1000"),
+        # z / T reaches 2000: exp overflows without the max shift (at T = 2, 500 does not).
+        case(np.array([[1000.0, 999.0, 0.0], [5.0, 2.0, 1.0]]), np.array([1, 0]), 0.5,
+             note="logits near 1000 at T = 0.5"),
     ]
 
 
@@ -1920,17 +1991,49 @@ def _temperature_reciprocal(z, H):
 
 
 def _temperature_entropy_cases(rng):
+    # The largest logit is 0 here, so exp(z / T) cannot overflow: a missing max shift shows on
+    # the logits in the hundreds alone, apart from probabilities that underflow to 0.
     for _ in range(3):
         K = int(rng.integers(3, 12))
         z = _inputs.logits(rng, (K,), scale=float(rng.uniform(0.5, 4)))
-        yield case(z, float(rng.uniform(0.15, 0.9) * np.log(K)))
+        yield case(z - z.max(), float(rng.uniform(0.15, 0.9) * np.log(K)))
+
+
+def _temperature_too_small(case, expected, outcome) -> bool:
+    """A T far below the answer, where a bisection that reads a NaN entropy as "too high" ends."""
+    try:
+        got = float(outcome.value)
+    except (TypeError, ValueError):
+        return False
+    return 0 < got < 0.1 * float(expected)
+
+
+def _entropy_unshifted_nan_at(case, expected, outcome) -> bool:
+    """`no_max_shift`: at the T returned, exp(z / T) overflows, so the entropy is NaN."""
+    if not _temperature_too_small(case, expected, outcome):
+        return False
+    return bool(np.isinf(np.exp(np.asarray(case.args[0], dtype=float) / float(outcome.value))).any())
+
+
+def _entropy_zero_prob_nan_at(case, expected, outcome) -> bool:
+    """`entropy_nan_zero_prob`: at the T returned, a probability underflows to 0 and p·log p is
+    0·(−inf) = NaN, while exp(z / T) itself stays finite after the max shift."""
+    if not _temperature_too_small(case, expected, outcome):
+        return False
+    p = softmax(np.asarray(case.args[0], dtype=float) / float(outcome.value))
+    return bool((p == 0).any())
 
 
 def _temperature_entropy_probes():
     return [
-        case(np.array([2.0, 1.0, 0.0]), 0.8018, note="(2, 1, 0) at its T = 1 entropy"),
+        case(np.array([2.0, 1.0, 0.0]), 0.8324, note="(2, 1, 0) at its T = 1 entropy, 0.8324 nats"),
         case(np.array([3.0, 1.0, -2.0, 0.0, 0.5]), 1.0, note="one nat over five tokens"),
+        # T well below 1: a bisection on log T tries T near 1e-7, where the probabilities
+        # underflow to 0 and p · log p is NaN unless the 0 · log 0 terms count as 0.
+        case(np.array([0.0, -1.0, -3.0, -6.0]), 0.3, note="a low entropy, T well below 1"),
         case(np.array([200.0, 100.0, 0.0]), 0.5, note="logits in the hundreds"),
+        # exp(z / T) overflows at T = 1 already: without the max shift the entropy is NaN there.
+        case(np.array([1000.0, 999.0, 997.0, 990.0]), 0.9, note="logits near 1000"),
     ]
 
 
@@ -1945,8 +2048,12 @@ _BEYOND = [
         reference=nucleus_size, generate=_nucleus_cases, probes=_nucleus_probes,
         twins=(Twin("top_p_excludes_crossing", _nucleus_excludes_crossing),
                Twin("top_p_keeps_extra", _nucleus_keeps_extra),
+               Twin("top_p_keeps_extra", _nucleus_at_most_p_before),
+               Twin("top_p_keeps_extra", _nucleus_first_above_p),
                Twin("top_p_unsorted", _nucleus_unsorted),
-               Twin("filter_on_logits", _nucleus_on_logits)),
+               Twin("filter_on_logits", _nucleus_on_logits),
+               Twin("filter_on_logits", _nucleus_on_logits_before),
+               Twin("wrong_axis", _nucleus_axis0)),
         hints=("Probabilities first (softmax of each row), then sort them from the largest "
                "down and add them up as you go.",
                "np.cumsum of the sorted probabilities: k is the first position where the "
@@ -1966,7 +2073,8 @@ _BEYOND = [
         twins=(Twin("grad_sign", _nll_grad_flipped),
                Twin("chain_rule_inner_dropped", _nll_grad_in_beta),
                Twin("sum_not_mean", _nll_grad_summed),
-               Twin("mean_not_weighted", _nll_grad_unweighted)),
+               Twin("mean_not_weighted", _nll_grad_unweighted),
+               Twin("no_max_shift", _nll_grad_no_shift)),
         hints=("Per row, the loss is LSE(z/T) − z_y/T. Differentiate each term in T; "
                "∂LSE(u)/∂u_i = p_i (chapter 03) and ∂(z_i/T)/∂T = −z_i/T².",
                "d LSE(z/T)/dT = −Σ p_i z_i / T² = −z̄/T², and d(−z_y/T)/dT = z_y/T². Average "
@@ -1979,10 +2087,12 @@ _BEYOND = [
         difficulty="hard", points=3, rtol=1e-4,
         statement="Pick the temperature: for logits z of shape (K,) (one largest entry) and a "
                   "target entropy H in nats with 0 < H < log K, return the T > 0 at which "
-                  "softmax(z / T) has entropy H, to a relative 1e-4. For (2, 1, 0), H = 0.8018 "
-                  "gives T = 1. It must work for logits in the hundreds.",
+                  "softmax(z / T) has entropy H, to a relative 1e-4. For (2, 1, 0), H = 0.8324 "
+                  "(its entropy at T = 1) gives T = 1.00. It must work for logits in the hundreds.",
         reference=temperature_for_entropy, generate=_temperature_entropy_cases,
         probes=_temperature_entropy_probes,
+        symptoms=(Symptom("no_max_shift", _entropy_unshifted_nan_at),
+                  Symptom("entropy_nan_zero_prob", _entropy_zero_prob_nan_at)),
         twins=(Twin("wrong_log_base", _temperature_bits),
                Twin("temperature_multiplies", _temperature_reciprocal)),
         hints=("The entropy grows steadily with T, from 0 (T → 0, argmax) to log K (T → ∞, "

@@ -1029,6 +1029,37 @@ def _padding_weights_off_by_one(scores, lengths):
     return _masked_weights(scores, keep[:, None, :])
 
 
+def _key_keep(scores, lengths):
+    return np.arange(np.shape(scores)[-1])[None, :] < np.asarray(lengths)[:, None]
+
+
+def _weights_or_zeros(scores, keep):
+    """Softmax where keep is True, with rows that keep nothing left at 0 instead of NaN."""
+    s = np.where(keep, np.asarray(scores, dtype=float), -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, e / np.where(total > 0, total, 1.0), 0.0)
+
+
+def _padding_weights_on_queries(scores, lengths):
+    return _weights_or_zeros(scores, _key_keep(scores, lengths)[:, :, None])
+
+
+def _padding_weights_queries_and_keys(scores, lengths):
+    keep = _key_keep(scores, lengths)
+    return _weights_or_zeros(scores, keep[:, :, None] & keep[:, None, :])
+
+
+def _padding_weights_after_softmax(scores, lengths):
+    return blocks.softmax(np.asarray(scores, dtype=float), axis=-1) * \
+        _key_keep(scores, lengths)[:, None, :]
+
+
+def _padding_weights_fill_zero(scores, lengths):
+    return blocks.softmax(np.where(_key_keep(scores, lengths)[:, None, :], scores, 0.0), axis=-1)
+
+
 def _padding_weights_cases(rng):
     for _ in range(3):
         B, L = _inputs.shape(rng, 2)
@@ -1078,6 +1109,10 @@ def _packed_upper(lengths):
 
 def _packed_inverted(lengths):
     return ~packed_batch_mask(lengths)
+
+
+def _packed_or(lengths):
+    return _packed_blocks_only(lengths) | _packed_causal_only(lengths)
 
 
 def _packed_cases(rng):
@@ -1132,6 +1167,33 @@ _grad_q_no_diag = _grad_q_with(lambda d: 1 / math.sqrt(d),
                                lambda P, dP: -P * np.sum(dP * P, axis=-1, keepdims=True))
 
 
+def _grad_q_final_unscaled(q, k, v, grad_out):
+    """1/√d in the forward scores, forgotten on the way back: dS k instead of dS k / √d."""
+    return attention_grad_q(q, k, v, grad_out) * math.sqrt(np.shape(q)[-1])
+
+
+def _grad_q_diag_only(q, k, v, grad_out):
+    """dS = P ⊙ dP: the softmax differentiated with its normaliser held fixed."""
+    return _grad_q_with(lambda d: 1 / math.sqrt(d), lambda P, dP: P * dP)(q, k, v, grad_out)
+
+
+def _grad_q_no_shift(q, k, v, grad_out):
+    q, k, v, dO = (np.asarray(a, dtype=float) for a in (q, k, v, grad_out))
+    scale = 1 / math.sqrt(q.shape[-1])
+    with np.errstate(all="ignore"):
+        e = np.exp(q @ np.swapaxes(k, -1, -2) * scale)
+        P = e / e.sum(axis=-1, keepdims=True)
+        return _right_backward(P, dO @ np.swapaxes(v, -1, -2)) @ k * scale
+
+
+def _grad_q_transpose_all(q, k, v, grad_out):
+    """k.T and v.T, which reverse every axis of a batch."""
+    q, k, v, dO = (np.asarray(a, dtype=float) for a in (q, k, v, grad_out))
+    scale = 1 / math.sqrt(q.shape[-1])
+    P = blocks.softmax(q @ k.T * scale, axis=-1)
+    return _right_backward(P, dO @ v.T) @ k * scale
+
+
 def _grad_q_cases(rng):
     for batch in ((), (), (2,)):
         Lq, Lk, d, dv = (int(x) for x in rng.integers(2, 7, 4))
@@ -1165,6 +1227,10 @@ _BEYOND = [
         reference=fix_the_padding_weights, generate=_padding_weights_cases,
         probes=_padding_weights_probes,
         twins=(Twin("padding_on_queries", _padding_weights_shown),
+               Twin("padding_on_queries", _padding_weights_on_queries),
+               Twin("padding_on_queries", _padding_weights_queries_and_keys),
+               Twin("mask_after_softmax", _padding_weights_after_softmax),
+               Twin("mask_fill_zero", _padding_weights_fill_zero),
                Twin("mask_inverted", _padding_weights_inverted),
                Twin("padding_off_by_one", _padding_weights_off_by_one)),
         hints=("Which axis of scores (B, L, L) holds the keys? Which axis does keep[:, :, None] "
@@ -1185,7 +1251,8 @@ _BEYOND = [
                Twin("packed_not_causal", _packed_blocks_only),
                Twin("causal_no_diagonal", _packed_no_diagonal),
                Twin("causal_wrong_triangle", _packed_upper),
-               Twin("mask_inverted", _packed_inverted)),
+               Twin("mask_inverted", _packed_inverted),
+               Twin("masks_combined_with_or", _packed_or)),
         hints=("Two conditions, combined with &: the causal one, and 'same sequence'. Label "
                "each position with the index of its sequence first.",
                "doc = np.repeat(np.arange(len(lengths)), lengths) labels every position; "
@@ -1206,7 +1273,11 @@ _BEYOND = [
                Twin("missing_sqrt_d", _grad_q_no_sqrt_d),
                Twin("scale_by_d", _grad_q_by_d),
                Twin("jacobian_elementwise", _grad_q_elementwise),
-               Twin("jacobian_missing_diag", _grad_q_no_diag)),
+               Twin("jacobian_missing_diag", _grad_q_no_diag),
+               Twin("missing_sqrt_d", _grad_q_final_unscaled),
+               Twin("lse_treated_as_constant", _grad_q_diag_only),
+               Twin("no_max_shift", _grad_q_no_shift),
+               Twin("transpose_all_axes", _grad_q_transpose_all)),
         hints=("Go backwards one step at a time: O = P v gives dP = dO vᵀ; P = softmax(S) row "
                "by row; S = q kᵀ/√d gives dq = dS k/√d.",
                "Through each softmax row, with Jacobian diag(p) − ppᵀ: dS = P ⊙ (dP − Σ_j "

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from tutor import checking
-from tutor.chapters import _inputs
+from tutor.chapters import _inputs, blocks
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
 CHAPTER = "08_tiny_language_model"
@@ -179,6 +179,25 @@ def _tls_forgets_max(z):
     return z - torch.log(torch.exp(z - m).sum(dim=-1, keepdim=True))
 
 
+def _tls_in_float32(z):
+    """torch's float32 default on float64 logits (.float(), or torch.tensor of a list)."""
+    return torch_log_softmax(z.float()).to(z.dtype)
+
+
+def _tls_clipped(z):
+    import torch
+
+    x = z.clamp(-80.0, 80.0)
+    return x - torch.log(torch.exp(x).sum(dim=-1, keepdim=True))
+
+
+def _tls_no_keepdim(z):
+    import torch
+
+    m = z.amax(dim=-1, keepdim=True)
+    return z - m - torch.log(torch.exp(z - m).sum(dim=-1))
+
+
 def _tls_cases(rng):
     for ndim in (1, 2, 3):
         shape = _inputs.shape(rng, ndim, low=2, high=7)
@@ -191,6 +210,8 @@ def _tls_probes():
         case(np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -999.0]]),
              note="logits near ±1000"),
         case(np.array([[0.0, -200.0, 5.0, -800.0]]), note="probabilities that underflow"),
+        # float32 holds 1e4 to about 0.001: the two logits 0.0004 apart become equal.
+        case(np.array([[10000.0004, 10000.0, 9990.0]]), note="two logits 0.0004 apart near 1e4"),
     ]
 
 
@@ -268,6 +289,34 @@ def _tcs_builtin(scores):
     return torch.softmax(scores.masked_fill(~_causal(scores.shape[-1]), float("-inf")), dim=-1)
 
 
+def _tcs_masked_no_shift(scores):
+    import torch
+
+    e = torch.exp(scores.masked_fill(~_causal(scores.shape[-1]), float("-inf")))
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def _tcs_no_diagonal_rows_zero(scores):
+    """j < i, with the first query's empty row kept at 0 instead of NaN."""
+    import torch
+
+    T = scores.shape[-1]
+    s = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf"))
+    m = s.amax(dim=-1, keepdim=True)
+    e = torch.exp(s - torch.where(torch.isfinite(m), m, torch.zeros_like(m)))
+    return e / e.sum(dim=-1, keepdim=True).clamp_min(1e-300)
+
+
+def _tcs_in_float32(scores):
+    """torch's float32 default on float64 scores (.float(), or torch.tensor of a list)."""
+    return torch_causal_softmax(scores.float()).to(scores.dtype)
+
+
+def _agree_to_float32(twin_value, value, tol):
+    """Two wrong answers agree to float32's digits (a float32 softmax written two ways)."""
+    return blocks.agree_to_float32(twin_value, value, tol, compare=_compare)
+
+
 def _tcs_cases(rng):
     for batch in ((), (2,), (2, 3)):
         T = int(rng.integers(3, 8))
@@ -280,6 +329,9 @@ def _tcs_probes():
         case(np.array([[0.0, 900.0], [800.0, 1.0]]), note="a huge score at a hidden key"),
         case(np.array([[[1000.0, 0.0, 0.0], [1001.0, 1000.0, 0.0], [999.0, 1000.0, 1002.0]]]),
              note="scores near 1000"),
+        # float32 holds 1e4 to about 0.001: the two scores 0.0004 apart become equal.
+        case(np.array([[1e4, 0.0, 0.0], [1e4 + 4e-4, 1e4, 0.0], [1e4, 1e4 - 3e-4, 1e4 + 2e-4]]),
+             note="scores 0.0004 apart near 1e4"),
     ]
 
 
@@ -346,7 +398,11 @@ PROBLEMS = [
                   "probabilities that underflow too.",
         reference=torch_log_softmax, generate=_tls_cases, probes=_tls_probes,
         call=_autograd("torch_log_softmax", ("z",), LOG_SOFTMAX_BUILTINS), compare=_compare,
+        agree=_agree_to_float32,
         twins=(Twin("forbidden_torch_function", _tls_builtin),
+               Twin("lower_precision", _tls_in_float32),
+               Twin("clips_logits", _tls_clipped),
+               Twin("missing_keepdims", _tls_no_keepdim),
                Twin("log_of_softmax", _tls_log_of_softmax),
                Twin("no_max_shift", _tls_no_shift),
                Twin("wrong_axis", _tls_first_axis),
@@ -371,14 +427,18 @@ PROBLEMS = [
                   "softmax functions are off limits.",
         reference=torch_causal_softmax, generate=_tcs_cases, probes=_tcs_probes,
         call=_autograd("torch_causal_softmax", ("scores",), SOFTMAX_BUILTINS),
-        compare=_compare,
+        compare=_compare, agree=_agree_to_float32,
         twins=(Twin("forbidden_torch_function", _tcs_builtin),
+               Twin("lower_precision", _tcs_in_float32),
+               Twin("no_causal_mask", _softmax_last),
                Twin("mask_after_softmax", _tcs_after),
                Twin("mask_after_softmax", _tcs_after_renormalised),
                Twin("causal_wrong_triangle", _tcs_upper),
                Twin("causal_no_diagonal", _tcs_no_diagonal),
+               Twin("causal_no_diagonal", _tcs_no_diagonal_rows_zero),
                Twin("mask_fill_zero", _tcs_fill_zero),
                Twin("no_max_shift", _tcs_no_shift),
+               Twin("no_max_shift", _tcs_masked_no_shift),
                Twin("wrong_axis", _tcs_over_queries)),
         hints=("Mask before the softmax: build the (T, T) lower triangle, diagonal included, "
                "and give every score above it −inf, so that its exponential is exactly 0.",

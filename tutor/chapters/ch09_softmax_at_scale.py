@@ -136,6 +136,37 @@ def _ol_not_rescaled(chunks):
     return m + np.log(s) if s > 0 else -np.inf
 
 
+def _ol_running(chunks, *, rescale=_rescale, add_max=True, piece=slice(None)):
+    """The one-pass log-sum-exp with one of its mistakes: `rescale` for the old sum, whether
+    m is added back at the end, and the part of each chunk read."""
+    m, s = -np.inf, 0.0
+    with np.errstate(all="ignore"):
+        for c in chunks:
+            x = np.asarray(c, dtype=float)[piece]
+            if x.size == 0 or x.max() == -np.inf:
+                continue
+            m_new = max(m, float(x.max()))
+            s = s * rescale(m, m_new) + float(np.exp(x - m_new).sum())
+            m = m_new
+        if s <= 0:
+            return -np.inf
+        return m + np.log(s) if add_max else np.log(s)
+
+
+def _ol_forgets_max(chunks):
+    return _ol_running(chunks, add_max=False)
+
+
+def _ol_rescaled_upside_down(chunks):
+    # e^(m_new − m_old): the old sum grows when it should shrink
+    return _ol_running(chunks, rescale=lambda m, m_new: 0.0 if m == -np.inf else
+                       np.exp(m_new - m))
+
+
+def _ol_last_of_chunk_dropped(chunks):
+    return _ol_running(chunks, piece=slice(None, -1))
+
+
 def _ol_no_shift(chunks):
     s = 0.0
     for c in chunks:
@@ -256,6 +287,14 @@ def _merge_rescale_upside_down(a, b):
     with np.errstate(all="ignore"):
         return m, np.multiply(s1, np.exp(np.subtract(m, m1))) + \
             np.multiply(s2, np.exp(np.subtract(m, m2)))
+
+
+def _merge_first_max_assumed(a, b):
+    # m1 taken as the max: only the second part rescaled, by e^(m2 − m1)
+    (m1, s1), (m2, s2) = a, b
+    with np.errstate(all="ignore"):
+        return m1, np.nan_to_num(np.add(s1, np.multiply(s2, np.exp(np.subtract(m2, m1)))),
+                                 nan=s1)
 
 
 def _stats(x):
@@ -543,6 +582,11 @@ def _piece_log_of_softmax(z, y):
         return -np.log(p[np.arange(len(y)), y])
 
 
+def _piece_mean_of_columns(z, y):
+    # z[:, y] is (rows, rows): each row's logits at every target of the chunk
+    return blocks.logsumexp(z, axis=-1) - z[:, y].mean(axis=1)
+
+
 def _piece_no_shift(z, y):
     return np.log(np.exp(z).sum(axis=-1)) - z[np.arange(len(y)), y]
 
@@ -553,6 +597,26 @@ def _ce_last_chunk_dropped(h, W, targets, chunk):
 
 def _ce_chunk_one_short(h, W, targets, chunk):
     return _ce_loop(h, W, targets, chunk, width=lambda c: c - 1)
+
+
+def _ce_chunks_floored(h, W, targets, chunk):
+    return _ce_loop(h, W, targets, chunk, stop=lambda N, c: N // c * c)
+
+
+def _ce_targets_as_columns(h, W, targets, chunk):
+    return _ce_loop(h, W, targets, chunk, piece=_piece_mean_of_columns)
+
+
+def _ce_in_float32(h, W, targets, chunk):
+    """The loop in float32 arithmetic: h and W cast down, the sum of losses a Python float."""
+    h, W, y = np.asarray(h, np.float32), np.asarray(W, np.float32), np.asarray(targets)
+    total = 0.0
+    for start in range(0, len(h), chunk):
+        z = h[start:start + chunk] @ W.T
+        m = z.max(axis=-1, keepdims=True)
+        lse = (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))[:, 0]
+        total += float(np.sum(lse - z[np.arange(len(z)), y[start:start + chunk]]))
+    return total / len(h)
 
 
 def _ce_mean_of_means(h, W, targets, chunk):
@@ -654,6 +718,22 @@ def _sm_k_plus_one(z):
     return np.maximum(z - tau, 0.0)
 
 
+def _sm_k_minus_one(z):
+    # τ divided by k* − 1 (1 when k* = 1): the support's last index read as its size
+    z = np.asarray(z, dtype=float)
+    s = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cumulative = np.cumsum(s, axis=-1)
+    support = (1 + k * s > cumulative).sum(axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cumulative, support - 1, axis=-1) - 1) / np.maximum(support - 1, 1)
+    return np.maximum(z - tau, 0.0)
+
+
+def _sm_first_axis(z):
+    z = np.asarray(z, dtype=float)
+    return np.moveaxis(sparsemax(np.moveaxis(z, 0, -1)), -1, 0)
+
+
 def _sm_not_clipped(z):
     z = np.asarray(z, dtype=float)
     return z - _tau(z)                      # negative entries left in
@@ -719,6 +799,9 @@ PROBLEMS = [
                Twin("stream_kept_in_memory", _ol_listed),
                Twin("accumulator_not_rescaled", _ol_not_rescaled),
                Twin("no_max_shift", _ol_no_shift),
+               Twin("accumulator_not_rescaled", _ol_rescaled_upside_down),
+               Twin("lse_forgets_max", _ol_forgets_max),
+               Twin("chunk_boundary_off_by_one", _ol_last_of_chunk_dropped),
                Twin("neg_inf_nan", _ol_neg_inf_nan),
                Twin("empty_chunk", _ol_empty_chunk)),
         hints=("One loop over the chunks, two running numbers: the largest value so far m (start "
@@ -744,6 +827,7 @@ PROBLEMS = [
                Twin("merge_forgets_rescale", _merge_rescale_one_side),
                Twin("merge_forgets_rescale", _merge_rescale_first_only),
                Twin("merge_forgets_rescale", _merge_rescale_upside_down),
+               Twin("merge_forgets_rescale", _merge_first_max_assumed),
                Twin("neg_inf_nan", _merge_neg_inf_nan),
                Twin("no_max_shift", _merge_unshifted)),
         hints=("The union's max is the larger of the two. Each s_i counts e^(x − m_i): relative "
@@ -767,6 +851,9 @@ PROBLEMS = [
         invariants=(checking.non_negative("the loss"),),
         call=_measured_call, compare=_compare_memory,
         twins=(Twin("full_logits_materialised", _ce_full),
+               Twin("lower_precision", _ce_in_float32),
+               Twin("chunk_count_rounded_down", _ce_chunks_floored),
+               Twin("wrong_target_indexing", _ce_targets_as_columns),
                Twin("chunk_boundary_off_by_one", _ce_last_chunk_dropped),
                Twin("chunk_boundary_off_by_one", _ce_chunk_one_short),
                Twin("mean_of_chunk_means", _ce_mean_of_means),
@@ -798,8 +885,10 @@ PROBLEMS = [
                Twin("sparsemax_unsorted_threshold", _sm_ascending),
                Twin("sparsemax_support_off_by_one", _sm_zero_based),
                Twin("sparsemax_support_off_by_one", _sm_k_plus_one),
+               Twin("sparsemax_support_off_by_one", _sm_k_minus_one),
                Twin("sparsemax_not_clipped", _sm_not_clipped),
                Twin("wrong_axis", _sm_flattened),
+               Twin("wrong_axis", _sm_first_axis),
                Twin("softmax_not_sparsemax", _sm_softmax)),
         hints=("Sort each row decreasingly, s_1 ≥ s_2 ≥ …, and take cumulative sums c_k. Entry "
                "k is in the support while 1 + k·s_k > c_k (k counted from 1).",
@@ -943,6 +1032,36 @@ def _fix_online_softmax_per_block(x, block):
 
 def _fix_online_softmax_no_shift(x, block):
     return _online_softmax(x, block, shift=False)
+
+
+def _fix_online_softmax_sums_added(x, block):
+    """s = s + Σ e^(x − m_b): neither the running sum nor the block's sum rescaled."""
+    x = np.asarray(x, dtype=np.float64)
+    parts, maxima = [], []
+    m, s = -np.inf, 0.0
+    for i in range(0, len(x), block):
+        maxima.append(x[i:i + block].max())
+        parts.append(np.exp(x[i:i + block] - maxima[-1]))
+        m, s = max(m, maxima[-1]), s + parts[-1].sum()
+    return np.concatenate([e * np.exp(m_b - m) / s for e, m_b in zip(parts, maxima,
+                                                                       strict=True)])
+
+
+def _fix_online_softmax_rescaled_upside_down(x, block):
+    """Pass 2 multiplies by e^(m − m_b) instead of e^(m_b − m)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = _online_softmax(x, block, final_rescale=False)
+    with np.errstate(all="ignore"):
+        for i in range(0, len(x), block):
+            out[i:i + block] *= np.exp(x.max() - x[i:i + block].max())
+    return out
+
+
+def _fix_online_softmax_last_block_dropped(x, block):
+    """range(0, n − block, block): the last block (or two) never visited, a shorter output."""
+    x = np.asarray(x, dtype=np.float64)
+    starts = range(0, len(x) - block if len(x) > block else len(x), block)
+    return _online_softmax(x[:min(starts[-1] + block, len(x))], block)
 
 
 def _fix_online_softmax_cases(rng):
@@ -1117,6 +1236,9 @@ _BEYOND = [
         reference=fix_the_online_softmax, generate=_fix_online_softmax_cases,
         probes=_fix_online_softmax_probes,
         twins=(Twin("block_not_rescaled", _fix_online_softmax_shown),
+               Twin("block_not_rescaled", _fix_online_softmax_rescaled_upside_down),
+               Twin("merge_forgets_rescale", _fix_online_softmax_sums_added),
+               Twin("chunk_boundary_off_by_one", _fix_online_softmax_last_block_dropped),
                Twin("accumulator_not_rescaled", _fix_online_softmax_sum_not_rescaled),
                Twin("softmax_per_tile", _fix_online_softmax_per_block),
                Twin("no_max_shift", _fix_online_softmax_no_shift)),
