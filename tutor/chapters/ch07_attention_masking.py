@@ -1268,7 +1268,6 @@ _BEYOND = [
                   "centred difference before you run the check. Exact for scores in the "
                   "hundreds.",
         reference=attention_grad_q, generate=_grad_q_cases, probes=_grad_q_probes,
-        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
         twins=(Twin("lower_precision", blocks.in_float32(attention_grad_q)),
                Twin("missing_sqrt_d", _grad_q_no_sqrt_d),
                Twin("scale_by_d", _grad_q_by_d),

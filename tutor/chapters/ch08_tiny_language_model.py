@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from tutor import checking
+from tutor import checking, sandbox
 from tutor.chapters import _inputs, blocks
 from tutor.problem import Choice, Problem, Quiz, Twin, case
 
@@ -75,9 +75,11 @@ def _autograd(name: str, params: tuple[str, ...], forbidden: frozenset):
         import torch
 
         inputs = [torch.tensor(np.array(a), requires_grad=True) for a in c.args]
+        originals = [t.detach().clone() for t in inputs]
         seen: set = set()
         with _watching(forbidden, seen):
             out = fn(*inputs)
+        sandbox.fresh_inputs_unchanged(inputs, originals)
         if seen:
             return UsedBuiltin(seen)
         if not isinstance(out, torch.Tensor):

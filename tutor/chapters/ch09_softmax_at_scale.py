@@ -1280,7 +1280,6 @@ _BEYOND = [
                   "∂L/∂z = Jᵀg with the shape of z. Away from ties at the threshold, p_j = z_j "
                   "− τ on the support and 0 off it, and τ depends on z.",
         reference=sparsemax_vjp, generate=_svjp_cases, probes=_svjp_probes,
-        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
         twins=(Twin("sparsemax_tau_held_fixed", _svjp_tau_fixed),
                Twin("sparsemax_grad_mean_over_all", _svjp_mean_over_all),
                Twin("sparsemax_grad_off_support", _svjp_not_masked),
