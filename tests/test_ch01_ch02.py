@@ -513,12 +513,12 @@ def test_a_torch_answer_with_a_float32_delta_is_named_like_its_float64_twin():
 
 def test_an_unknown_mistake_gets_expected_versus_got_and_no_guess():
     def bce_with_logits(z, y):
-        return np.mean(y * np.asarray(z) - np.logaddexp(0, z))   # the sign of the whole loss
+        return np.mean(np.logaddexp(0, z) - y * np.asarray(z)) / 2   # half the loss
 
     result = tutor.check("bce_with_logits", bce_with_logits, seed=0)
     assert result.status == "failed" and result.misconception is None
     assert result.message == ("On bce_with_logits(z=[[-2.5]], y=[[0.]]) (shape (1, 1)), your "
-                              "bce_with_logits returned -0.0789 instead of 0.0789.")
+                              "bce_with_logits returned 0.0394 instead of 0.0789.")
 
 
 def test_returning_both_probabilities_is_a_shape_error():
@@ -757,7 +757,8 @@ def e_two_class_torch_float32(a, b):
 
 
 def e_two_class_shift_by_b(a, b):
-    """Shifted by b rather than by the larger logit: e^(a − b) overflows when a is far above."""
+    """Shifted by b rather than by the larger logit: e^(a − b) / (e^(a − b) + 1), the sigmoid
+    written as e^x / (1 + e^x), which is inf / inf when a is far above."""
     ea, eb = np.exp(np.subtract(a, b)), np.exp(np.subtract(b, b))
     return ea / (ea + eb)
 
@@ -793,6 +794,16 @@ def e_logits_squeezed(p, axis=-1):
     return np.squeeze(log_p - log_p.mean(axis=axis, keepdims=True))
 
 
+def b_bce_log_likelihood(z, y):
+    """A learner's answer from a blind test: the mean log-likelihood, the minus sign lost."""
+    return np.mean(y * z - np.logaddexp(0, z))
+
+
+def b_two_class_exp_of_difference(a, b):
+    """A blind test's answer: σ(a − b) as e^(a − b) / (1 + e^(a − b)), NaN past a gap of 709."""
+    return np.exp(a - b) / (1 + np.exp(a - b))
+
+
 EDGE_WRONG = [
     ("sigmoid", e_sigmoid_squeezed, None),
     ("sigmoid", e_sigmoid_float16, None),
@@ -807,10 +818,12 @@ EDGE_WRONG = [
     ("bce_with_logits", e_bce_float16, None),
     ("bce_with_logits", e_bce_mean_last_axis, None),
     ("bce_with_logits", e_bce_odd_eps_in_the_logs, "log_of_sigmoid"),
+    ("bce_with_logits", b_bce_log_likelihood, "nll_sign"),
     ("two_class_softmax", e_two_class_difference_in_float32, "lower_precision"),
-    ("two_class_softmax", e_two_class_shift_by_b, "no_max_shift"),
+    ("two_class_softmax", e_two_class_shift_by_b, "sigmoid_overflow"),
     ("two_class_softmax", e_two_class_torch_float32, "lower_precision"),
     ("two_class_softmax", e_two_class_squeezed, None),
+    ("two_class_softmax", b_two_class_exp_of_difference, "sigmoid_overflow"),
     ("softmax", e_softmax_squeezed, None),
     ("softmax", e_softmax_float16, None),
     ("softmax", e_softmax_moved_not_back, None),

@@ -491,7 +491,8 @@ def test_log_of_softmax_is_explained_on_float32_zero_minus_two_hundred():
     assert result.title == "log(softmax(z)) instead of log-softmax"
     assert result.link == "../notebooks/04_log_softmax.ipynb#Why-log(softmax)-fails"
     assert result.message == (
-        "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf; "
+        "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf "
+        "(log(p + eps), or p clipped at eps, turns every p below eps into eps instead); "
         "compute z − logsumexp(z) directly. On log_prob_of(z=[ 0., -200.] (float32), index=1) "
         "(float32 [0, −200], where softmax underflows to 0) the answer is -200. but it returned "
         "-inf (float32).")
@@ -778,11 +779,45 @@ def _torch_perplexity(t, tokens):
     return torch.exp(-log_p.mean())
 
 
+# Answers from a blind test of learners' code.
+
+def b_log_prob_one_based(z, index):
+    return float(z[index - 1] - special.logsumexp(z))
+
+
+def b_log_prob_lse_minus_z(z, index):
+    return float(special.logsumexp(z) - z[index])
+
+
+def b_sequence_negated(logits, tokens):
+    lp = special.log_softmax(logits, axis=-1)
+    return float(-lp[np.arange(len(tokens)), tokens].sum())
+
+
+def b_sequence_product_with_sentinel(logits, tokens):
+    p = 1.0
+    for row, t in zip(logits, tokens, strict=True):
+        p *= special.softmax(row)[t]
+    return math.log(p) if p > 0 else -1e308
+
+
+def b_perplexity_arithmetic_mean(logits, tokens):
+    p = special.softmax(logits, axis=-1)[np.arange(len(tokens)), tokens]
+    return float(1 / np.mean(p))
+
+
+def b_perplexity_plus_1e_300(logits, tokens):
+    p = special.softmax(logits, axis=-1)
+    return float(np.exp(-np.log(p[np.arange(len(tokens)), tokens] + 1e-300).mean()))
+
+
 EDGE_WRONG = [
     ("log_prob_of", e_log_prob_mean_shift, "no_max_shift"),
     ("log_prob_of", e_log_prob_first_entry_shift, "no_max_shift"),
     ("log_prob_of", e_log_prob_plus_1e_11, "log_of_softmax"),
     ("log_prob_of", _float32_then_float(_torch_log_prob), "lower_precision"),
+    ("log_prob_of", b_log_prob_one_based, "wrong_target_indexing"),
+    ("log_prob_of", b_log_prob_lse_minus_z, "nll_sign"),
     ("log_softmax", e_log_softmax_squeezed, None),
     ("log_softmax", e_log_softmax_mean_shift, "no_max_shift"),
     ("log_softmax", e_log_softmax_clip_3e_13, "log_of_softmax"),
@@ -790,9 +825,13 @@ EDGE_WRONG = [
     ("sequence_log_prob", e_sequence_running_product_math_log, "probability_product_underflow"),
     ("sequence_log_prob", e_sequence_plus_1e_11, "log_of_softmax"),
     ("sequence_log_prob", _float32_then_float(_torch_sequence), "lower_precision"),
+    ("sequence_log_prob", b_sequence_negated, "nll_sign"),
+    ("sequence_log_prob", b_sequence_product_with_sentinel, "probability_product_underflow"),
     ("perplexity", e_perplexity_running_product_math_log, "probability_product_underflow"),
     ("perplexity", e_perplexity_root_of_each, "log_of_softmax"),
     ("perplexity", _float32_then_float(_torch_perplexity), "lower_precision"),
+    ("perplexity", b_perplexity_arithmetic_mean, None),
+    ("perplexity", b_perplexity_plus_1e_300, "log_of_softmax"),
 ]
 
 

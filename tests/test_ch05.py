@@ -1113,8 +1113,15 @@ def e_tce_softmax_down_the_batch(logits, targets):
     return -torch.log(p[torch.arange(len(p)), targets]).mean()
 
 
+def b_ce_log_softmax_over_batch(logits, targets):
+    """A blind test's answer: log-softmax down the columns (axis 0)."""
+    lp = special.log_softmax(logits, axis=0)
+    return float(-lp[np.arange(len(targets)), targets].mean())
+
+
 EDGE_WRONG = [
     ("cross_entropy", e_ce_mean_shift, "no_max_shift"),
+    ("cross_entropy", b_ce_log_softmax_over_batch, "wrong_axis"),
     ("cross_entropy", e_ce_log_clamped_at_minus_100, "log_of_softmax"),
     ("cross_entropy", e_ce_plus_1e_13, "log_of_softmax"),
     ("cross_entropy", _float32_then_float64(_torch_ce), "lower_precision"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from scipy import special
 
 from tutor import checking, registry
 
@@ -633,3 +634,212 @@ def test_right_answers_in_other_styles_pass(pid, answer):
     for seed in range(5):
         result = checking.run(problem, answer, seed=seed)
         assert result.status == "passed", result.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Wrong answers from a blind test of learners' code: each fails on every seed, named its mistake
+
+
+def w_sigmoid_grad_stable_no_square(x):
+    e = np.exp(-np.abs(x))
+    return e / (1 + e)
+
+
+def w_observations_not_floored_at_zero(p0, ratio, target):
+    n = (special.logit(target) - special.logit(p0)) / np.log(ratio)
+    return np.ceil(n - 1e-9).astype(int)
+
+
+def w_bce_grad_float32(z, y):
+    z = np.asarray(z, np.float32)
+    return (special.expit(z) - y) / z.size
+
+
+def w_softmax_rows_global_max(z):
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def w_softmax_rows_no_shift(z):
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def w_softmax_rows_sum_of_all(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum()
+
+
+def w_prior_log_plus_1e_10(probs, train_prior, new_prior):
+    log_q = np.log(probs + 1e-10) + np.log(new_prior) - np.log(train_prior)
+    return special.softmax(log_q, axis=1)
+
+
+def w_prior_log_clipped_1e_12(probs, train_prior, new_prior):
+    log_q = np.log(np.clip(probs, 1e-12, 1)) + np.log(new_prior) - np.log(train_prior)
+    return special.softmax(log_q, axis=1)
+
+
+def w_prior_inverted(probs, train_prior, new_prior):
+    q = probs * train_prior / new_prior
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def w_lse_rows_no_keepdims(z):
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m).sum(axis=1))
+
+
+def w_lse_rows_axis_0(z):
+    return special.logsumexp(z, axis=0)
+
+
+def w_smooth_max_times_tau(z, tau, axis=-1):
+    return special.logsumexp(np.asarray(z) * tau, axis=axis) / tau
+
+
+def w_smooth_max_last_axis(z, tau, axis=-1):
+    return tau * special.logsumexp(np.asarray(z) / tau, axis=-1)
+
+
+def w_smooth_max_tau_inside_only(z, tau, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp((z - m) / tau), axis=axis))
+
+
+def w_ensemble_over_classes(log_probs):
+    return special.logsumexp(log_probs, axis=-1) - np.log(np.shape(log_probs)[-1])
+
+
+def w_ensemble_global_max(log_probs):
+    m = np.max(log_probs)
+    return m + np.log(np.mean(np.exp(log_probs - m), axis=0))
+
+
+def w_log_softmax_global_max(z):
+    m = z.max()
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def w_log_softmax_no_keepdims(z):
+    m = z.max(axis=-1)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1))
+
+
+def _picked(logits, tokens):
+    lp = special.log_softmax(logits, axis=-1)
+    return np.take_along_axis(lp, tokens[..., None], axis=-1)[..., 0]
+
+
+def w_tokens_mask_one_past(logits, tokens, lengths):
+    mask = np.arange(tokens.shape[1]) <= np.asarray(lengths)[:, None]
+    return (_picked(logits, tokens) * mask).sum(axis=1) / np.asarray(lengths)
+
+
+def w_tokens_mask_one_short(logits, tokens, lengths):
+    mask = np.arange(tokens.shape[1]) < np.asarray(lengths)[:, None] - 1
+    return (_picked(logits, tokens) * mask).sum(axis=1) / np.asarray(lengths)
+
+
+def w_tokens_padding_is_token_0(logits, tokens, lengths):
+    mask = tokens != 0
+    return (_picked(logits, tokens) * mask).sum(axis=1) / mask.sum(axis=1)
+
+
+def w_tokens_negated(logits, tokens, lengths):
+    mask = np.arange(tokens.shape[1]) < np.asarray(lengths)[:, None]
+    return -(_picked(logits, tokens) * mask).sum(axis=1) / np.asarray(lengths)
+
+
+def w_vjp_no_keepdims(z, g):
+    return g - special.softmax(z, axis=-1) * g.sum(axis=-1)
+
+
+def w_vjp_flipped(z, g):
+    return special.softmax(z, axis=-1) * g.sum(axis=-1, keepdims=True) - g
+
+
+def w_vjp_axis_0(z, g):
+    return g - special.softmax(z, axis=0) * g.sum(axis=0, keepdims=True)
+
+
+def w_loss_log_likelihood(logits, targets):
+    lse = special.logsumexp(logits, axis=1)
+    return float(np.mean(logits[np.arange(len(targets)), targets] - lse))
+
+
+def w_loss_targets_minus_1(logits, targets):
+    lse = special.logsumexp(logits, axis=1)
+    return float(np.mean(lse - logits[np.arange(len(targets)), np.asarray(targets) - 1]))
+
+
+def w_floor_target_xlogy_only(K, eps):
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    qt = 1 - eps + eps / K
+    return -special.xlogy(qt, qt)
+
+
+def _classifier_from(P, X, y, W):
+    dZ = (P - np.eye(W.shape[1])[y]) / X.shape[0]
+    return np.vstack([X.T @ dZ, dZ.sum(axis=0)])
+
+
+def w_classifier_no_shift(X, y, W, b):
+    e = np.exp(X @ W + b)
+    return _classifier_from(e / e.sum(axis=1, keepdims=True), X, y, W)
+
+
+def w_classifier_global_max(X, y, W, b):
+    Z = X @ W + b
+    e = np.exp(Z - Z.max())
+    return _classifier_from(e / e.sum(axis=1, keepdims=True), X, y, W)
+
+
+def w_classifier_double_softmax(X, y, W, b):
+    P = special.softmax(special.softmax(X @ W + b, axis=1), axis=1)
+    return _classifier_from(P, X, y, W)
+
+
+BLIND_WRONG = [
+    ("fix_the_sigmoid_grad", w_sigmoid_grad_stable_no_square, "quotient_rule_square"),
+    ("observations_to_confidence", w_observations_not_floored_at_zero, "count_not_rounded_up"),
+    ("bce_grad", w_bce_grad_float32, "lower_precision"),
+    ("fix_the_softmax", w_softmax_rows_global_max, "global_max_shift"),
+    ("fix_the_softmax", w_softmax_rows_no_shift, "no_max_shift"),
+    ("fix_the_softmax", w_softmax_rows_sum_of_all, "wrong_axis"),
+    ("adjust_for_prior", w_prior_log_plus_1e_10, "log_of_softmax"),
+    ("adjust_for_prior", w_prior_log_clipped_1e_12, "log_of_softmax"),
+    ("adjust_for_prior", w_prior_inverted, "prior_not_removed"),
+    ("fix_the_logsumexp", w_lse_rows_no_keepdims, "missing_keepdims"),
+    ("fix_the_logsumexp", w_lse_rows_axis_0, "wrong_axis"),
+    ("smooth_max", w_smooth_max_times_tau, "temperature_multiplies"),
+    ("smooth_max", w_smooth_max_last_axis, "wrong_axis"),
+    ("smooth_max", w_smooth_max_tau_inside_only, "smooth_max_not_rescaled"),
+    ("ensemble_log_probs", w_ensemble_over_classes, "wrong_axis"),
+    ("ensemble_log_probs", w_ensemble_global_max, "global_max_shift"),
+    ("fix_the_log_softmax", w_log_softmax_global_max, "global_max_shift"),
+    ("fix_the_log_softmax", w_log_softmax_no_keepdims, "missing_keepdims"),
+    ("mean_token_log_prob", w_tokens_mask_one_past, "padding_counted"),
+    ("mean_token_log_prob", w_tokens_mask_one_short, "padding_counted"),
+    ("mean_token_log_prob", w_tokens_padding_is_token_0, "padding_counted"),
+    ("mean_token_log_prob", w_tokens_negated, "nll_sign"),
+    ("log_softmax_vjp", w_vjp_no_keepdims, "missing_keepdims"),
+    ("log_softmax_vjp", w_vjp_flipped, "grad_sign"),
+    ("log_softmax_vjp", w_vjp_axis_0, "wrong_axis"),
+    ("fix_the_loss", w_loss_log_likelihood, "nll_sign"),
+    ("fix_the_loss", w_loss_targets_minus_1, "wrong_target_indexing"),
+    ("smoothed_loss_floor", w_floor_target_xlogy_only, "smoothed_loss_reaches_zero"),
+    ("softmax_classifier_grad", w_classifier_no_shift, "no_max_shift"),
+    ("softmax_classifier_grad", w_classifier_global_max, "global_max_shift"),
+    ("softmax_classifier_grad", w_classifier_double_softmax, "softmax_before_ce"),
+]
+
+
+@pytest.mark.parametrize(("pid", "answer", "expected"), BLIND_WRONG,
+                         ids=[a.__name__ for _, a, _ in BLIND_WRONG])
+def test_learners_wrong_answers_fail_named_on_30_seeds(pid, answer, expected):
+    problem = registry.get(pid)
+    for seed in SEEDS:
+        result = checking.run(problem, answer, seed=seed)
+        assert result.status == "failed", (seed, result.message)
+        assert result.misconception == expected, (seed, result.message)

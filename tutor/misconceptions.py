@@ -152,7 +152,8 @@ CATALOGUE: dict[str, Misconception] = {
            "03_stability", "Overflow per dtype"),
         # 04 log-softmax
         _m("log_of_softmax", "log(softmax(z)) instead of log-softmax",
-           "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf; "
+           "softmax underflows to exactly 0 for logits far below the maximum and log(0) = −inf "
+           "(log(p + eps), or p clipped at eps, turns every p below eps into eps instead); "
            "compute z − logsumexp(z) directly.",
            "04_log_softmax", "Why log(softmax) fails"),
         _m("probability_product_underflow", "Multiplying probabilities",
@@ -171,9 +172,10 @@ CATALOGUE: dict[str, Misconception] = {
            "batch or the sequence. Divide by N.",
            "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
         _m("nll_sign", "The log-likelihood, not its negative",
-           "Cross-entropy and entropy average −log p: log p ≤ 0, so a loss or an entropy is never "
-           "negative and a perplexity, exp of the mean −log p, never below 1. Without the minus "
-           "they come out negative (a perplexity below 1); keep the minus sign.",
+           "log p ≤ 0: a log-probability is never positive, while cross-entropy and entropy "
+           "average −log p, so a loss or an entropy is never negative and a perplexity, exp of "
+           "the mean −log p, never below 1. With the sign the wrong way round they flip (a "
+           "perplexity below 1); a log-probability is log p, a loss −log p.",
            "05_cross_entropy", "Cross-entropy is negative log-likelihood"),
         _m("softmax_before_ce", "Probabilities passed where logits belong",
            "The loss (or its gradient, or a log-probability) applies softmax to its input itself; "
@@ -498,8 +500,9 @@ CATALOGUE: dict[str, Misconception] = {
            "02_softmax", "A lead becomes near-certainty"),
         _m("prior_not_removed", "New prior multiplied in, old one left in",
            "A trained model's probabilities already include the training frequencies: p_k ∝ "
-           "likelihood_k · train_k. Multiply by new_k / train_k (add log new_k − log train_k to "
-           "the logits), then renormalise each row.",
+           "likelihood_k · train_k. Multiply by new_k / train_k, not by new_k alone nor by "
+           "train_k / new_k (add log new_k − log train_k to the logits), then renormalise each "
+           "row.",
            "02_softmax", "From probabilities back to logits"),
         _m("smooth_max_not_rescaled", "Smooth maximum not scaled back",
            "LSE(z/τ) is on the scale of z/τ; multiply by τ to come back to the scale of z: "

@@ -12,7 +12,9 @@ from tutor.chapters.blocks import (
     LogFloored,
     agree_floored,
     agree_to_float32,
+    float32_digits_lost,
     in_float32,
+    negated,
 )
 from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
 
@@ -384,7 +386,8 @@ PROBLEMS = [
                Twin("sum_not_mean", _bce_summed),
                Twin("wrong_log_base", _bce_log2),
                Twin("sigmoid_sign", _bce_flipped_sigmoid),
-               Twin("sigmoid_sign", _bce_flipped_stable)),
+               Twin("sigmoid_sign", _bce_flipped_stable),
+               Twin("nll_sign", negated(bce_with_logits))),
         symptoms=(Symptom("log_of_sigmoid", _infinite_where_sigmoid_rounds),),
         hints=("Never form σ(z) and then take its log: at z = −1e4, σ(z) is exactly 0 and "
                "log 0 = −inf. Write log σ(z) and log(1 − σ(z)) in terms of z directly.",
@@ -488,6 +491,13 @@ def _sigmoid_grad_no_square(x):
     return e / (1 + e)
 
 
+def _sigmoid_grad_no_square_stable(x):
+    """The same slip with an exponent that never overflows: e^(−|x|) / (1 + e^(−|x|)) is
+    σ(−|x|), finite everywhere and still not σ'(x)."""
+    e = np.exp(-np.abs(np.asarray(x)))
+    return e / (1 + e)
+
+
 def _sigmoid_grad_exp_over(x):
     s = np.exp(x) / (1 + np.exp(x))
     return s * (1 - s)
@@ -526,6 +536,12 @@ def _observations_floor(p0, ratio, target):
 def _observations_round(p0, ratio, target):
     need = (logit(target) - logit(p0)) / np.log(ratio)
     return np.maximum(np.round(need), 0).astype(np.int64)
+
+
+def _observations_not_floored_at_zero(p0, ratio, target):
+    """Rounded up, but a probability already past its target needs a negative count."""
+    need = (logit(target) - logit(p0)) / np.log(ratio)
+    return np.ceil(need - 1e-9).astype(np.int64)
 
 
 def _observations_scale_probability(p0, ratio, target):
@@ -584,6 +600,13 @@ def _bce_grad_exp_over(z, y):
     return (np.exp(z) / (1 + np.exp(z)) - y) / z.size
 
 
+def _bce_grad_in_dtype(z, y):
+    """The gradient in z's own dtype: in float32, σ(z) − y loses its digits where σ(z) is
+    within 1e-4 of y."""
+    z = np.asarray(z)
+    return (np.exp(-np.logaddexp(z.dtype.type(0), -z)) - np.asarray(y, z.dtype)) / z.size
+
+
 def _bce_grad_cases(rng):
     for _ in range(4):
         shape = _inputs.shape(rng)
@@ -598,6 +621,8 @@ def _bce_grad_probes():
              note="logits ±1e4"),
         case(np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]),
              note="a matrix: the mean is over all 4 elements"),
+        case(np.array([10.3, -12.7, 15.1, 9.9]), np.array([1.0, 0.0, 1.0, 1.0]),
+             note="σ(z) within 1e-4 of y, where float32 loses digits"),
     ]
 
 
@@ -613,7 +638,8 @@ _BEYOND = [
         probes=_sigmoid_grad_probes,
         twins=(Twin("sigmoid_overflow", _sigmoid_grad_shown),
                Twin("sigmoid_overflow", _sigmoid_grad_exp_over),
-               Twin("quotient_rule_square", _sigmoid_grad_no_square)),
+               Twin("quotient_rule_square", _sigmoid_grad_no_square),
+               Twin("quotient_rule_square", _sigmoid_grad_no_square_stable)),
         hints=("Evaluate the shown code at x = −1000 by hand: what is e, and what is "
                "inf / inf?",
                "σ'(x) = σ(x)·(1 − σ(x)), and 1 − σ(x) = σ(−x). With an overflow-free σ, neither "
@@ -632,6 +658,7 @@ _BEYOND = [
         probes=_observations_probes,
         twins=(Twin("count_not_rounded_up", _observations_floor),
                Twin("count_not_rounded_up", _observations_round),
+               Twin("count_not_rounded_up", _observations_not_floored_at_zero),
                Twin("probability_scaled_not_odds", _observations_scale_probability),
                Twin("odds_not_log", _observations_ratio_not_log)),
         hints=("Work on the log-odds scale: each observation adds the same amount to "
@@ -648,7 +675,9 @@ _BEYOND = [
                   "an array of z's shape. Check your formula against a centred difference "
                   "before you run the check. It must stay exact at z = ±1e4.",
         reference=bce_grad, generate=_bce_grad_cases, probes=_bce_grad_probes,
-        twins=(Twin("grad_sign", _bce_grad_flipped),
+        symptoms=(Symptom("lower_precision", float32_digits_lost),),
+        twins=(Twin("lower_precision", in_float32(_bce_grad_in_dtype)),
+               Twin("grad_sign", _bce_grad_flipped),
                Twin("sum_not_mean", _bce_grad_summed),
                Twin("grad_wrt_probabilities", _bce_grad_wrt_p),
                Twin("sigmoid_overflow", _bce_grad_exp_over)),

@@ -121,6 +121,12 @@ def _two_class_math_sigmoid(a, b):
     return np.vectorize(lambda x, y: 1 / (1 + math.exp(y - x)))(a, b)
 
 
+def _two_class_exp_of_difference(a, b):
+    """σ(a − b) as e^(a − b) / (1 + e^(a − b)): inf / inf = NaN once a − b passes 709."""
+    e = np.exp(np.asarray(a) - b)
+    return e / (1 + e)
+
+
 def _two_class_reversed(a, b):
     return 1 / (1 + np.exp(np.asarray(a) - b))
 
@@ -259,6 +265,7 @@ PROBLEMS = [
         twins=(Twin("no_max_shift", _two_class_exp),
                Twin("no_max_shift", _two_class_math_exp),
                Twin("sigmoid_overflow", _two_class_math_sigmoid),
+               Twin("sigmoid_overflow", _two_class_exp_of_difference),
                Twin("sigmoid_sign", _two_class_reversed),
                Twin("sigmoid_of_one_logit", _two_class_sigmoid_of_a),
                Twin("lower_precision", blocks.in_float32(_sigmoid_of_difference))),
@@ -458,9 +465,16 @@ def _margin_probes():
 
 # --- fix_the_softmax: find the bug --------------------------------------------------------------
 
-def fix_the_softmax(z):
+def _fix_the_softmax(b, z):
     """Softmax of every row of a batch z of shape (N, K)."""
-    return softmax(z, axis=-1)
+    return b.softmax(b.asarray(z), axis=-1)
+
+
+# The reference, and a twin for every buggy block it uses (no max shift, one global max, the
+# wrong axis, no keepdims). The last axis is the right one here, and there are no −inf entries.
+fix_the_softmax, _FIX_SOFTMAX_DERIVED = blocks.compose(
+    _fix_the_softmax, example=(np.zeros((2, 3)),),
+    exclude=("neg_inf_nan", blocks.SumOverLastAxis, blocks.ShiftOverLastAxis))
 
 
 def _fix_softmax_shown(z):
@@ -516,6 +530,23 @@ def _prior_inverted(probs, train_prior, new_prior):
     return q / q.sum(axis=-1, keepdims=True)
 
 
+class _PriorFloored(blocks.LogFloored):
+    """log p patched with eps before the prior shift. The adjusted rows always sum to one, so
+    eps is found on the log scale of the output, where it moves the total."""
+
+    def solve(self, got, clip):
+        logged = blocks.LogFloored(self.p, lambda log_p: np.log(self.combine(log_p)))
+        with np.errstate(all="ignore"):
+            return logged.solve(np.log(np.asarray(got, dtype=np.float64)), clip)
+
+
+def _prior_floored(probs, train_prior, new_prior):
+    """log(p + eps) or log(max(p, eps)), eps the learner's choice: a class whose probability is
+    below eps but whose training prior is tinier still gets eps / train_k, far too much."""
+    shift = np.log(np.asarray(new_prior)) - np.log(np.asarray(train_prior))
+    return _PriorFloored(np.asarray(probs), lambda log_p: softmax(log_p + shift, axis=-1))
+
+
 def _prior_column_sums(probs, train_prior, new_prior):
     q = np.asarray(probs) * new_prior / train_prior
     return q / q.sum(axis=0, keepdims=True)
@@ -536,6 +567,9 @@ def _prior_probes():
              note="a rare disease: 1 % after training at 50 %"),
         case(softmax(np.array([[0.0, -60.0, -30.0]])), np.array([0.25, 0.25, 0.5]),
              np.array([0.1, 0.8, 0.1]), note="probabilities as small as 1e-26"),
+        case(softmax(np.array([[0.0, -50.0, -1.0]])), np.array([0.5, 1e-24, 0.5 - 1e-24]),
+             np.array([1 / 3, 1 / 3, 1 / 3]),
+             note="a probability of 1e-22 for a class trained at 1e-24: it wins"),
     ]
 
 
@@ -570,7 +604,8 @@ _BEYOND = [
         reference=fix_the_softmax, generate=_fix_softmax_cases, probes=_fix_softmax_probes,
         twins=(Twin("missing_keepdims", _fix_softmax_shown),
                Twin("missing_keepdims", as_in_torch(_fix_softmax_shown)),
-               Twin("wrong_axis", _fix_softmax_columns)),
+               Twin("wrong_axis", _fix_softmax_columns),
+               *_FIX_SOFTMAX_DERIVED),
         hints=("Print the shapes: e is (N, K) and e.sum(axis=1) is (N,). How does numpy "
                "broadcast (N, K) / (N,), and when does it not complain?",
                "(N,) lines up with the last axis, so column j is divided by row j's sum; for a "
@@ -591,7 +626,9 @@ _BEYOND = [
         twins=(Twin("prior_not_removed", _prior_not_removed),
                Twin("prior_not_removed", _prior_inverted),
                Twin("not_normalised", _prior_not_renormalised),
-               Twin("wrong_axis", _prior_column_sums)),
+               Twin("wrong_axis", _prior_column_sums),
+               Twin("log_of_softmax", _prior_floored)),
+        agree=blocks.agree_floored,
         hints=("The model's probabilities already carry the training prior: p_k ∝ "
                "likelihood_k · train_k. Divide it out, multiply the new one in.",
                "On logits this is a shift per class, log new_k − log train_k, and softmax "

@@ -736,6 +736,17 @@ def _fix_lse_forgets_max(z):
     return np.log(np.exp(z - m).sum(axis=1))
 
 
+def _fix_lse_no_keepdims(z):
+    """Each row's max as (N,), which lines up with the columns: an error for most shapes, and
+    for a square batch, row n shifted by the maxima of other rows."""
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m).sum(axis=1))
+
+
+def _fix_lse_columns(z):
+    return blocks.logsumexp(z, axis=0)
+
+
 def _fix_lse_cases(rng):
     for _ in range(3):
         N, K = _inputs.shape(rng, 2)
@@ -767,6 +778,21 @@ smooth_max, _SMOOTH_MAX_DERIVED = blocks.compose(
 
 def _smooth_max_not_rescaled(z, tau, axis=-1):
     return blocks.logsumexp(np.asarray(z, dtype=float) / tau, axis=axis)
+
+
+def _smooth_max_tau_inside_only(z, tau, axis=-1):
+    """m + log Σ e^((z − m)/τ): the shift rescaled, the log-sum-exp not."""
+    z = np.asarray(z, dtype=float)
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp((z - m) / tau), axis=axis))
+
+
+def _smooth_max_ignores_axis(z, tau, axis=-1):
+    return tau * blocks.logsumexp(np.asarray(z, dtype=float) / tau, axis=-1)
+
+
+def _smooth_max_times_tau(z, tau, axis=-1):
+    return blocks.logsumexp(np.asarray(z, dtype=float) * tau, axis=axis) / tau
 
 
 def _smooth_max_cases(rng):
@@ -813,6 +839,17 @@ def _ensemble_forgets_max(log_probs):
     return np.log(np.mean(np.exp(log_probs - m), axis=0))
 
 
+def _ensemble_global_max(log_probs):
+    """One max for the whole array: a class that every model puts far below it underflows."""
+    m = np.max(log_probs)
+    return m + np.log(np.mean(np.exp(log_probs - m), axis=0))
+
+
+def _ensemble_over_classes(log_probs):
+    lp = np.asarray(log_probs, dtype=float)
+    return blocks.logsumexp(lp, axis=-1) - np.log(lp.shape[-1])
+
+
 def _ensemble_cases(rng):
     for ndim in (2, 2, 3):
         shape = _inputs.shape(rng, ndim)
@@ -825,6 +862,10 @@ def _ensemble_probes():
         case(np.array([[-1000.0, 0.0], [-1001.0, 0.0], [-1002.0, 0.0]]),
              note="a class every model puts at e^(−1000)"),
         case(np.array([[[0.0, -800.0]], [[-1e-3, -805.0]]]), note="shape (M, N, K) = (2, 1, 2)"),
+        # Not a distribution along the last axis: one max for the array suits the first column
+        # only, where no shift at all fails on both.
+        case(np.array([[-1000.0, -2000.0], [-1001.0, -2003.0]]),
+             note="two whole sequences' log-probabilities under two models, 1000 apart"),
     ]
 
 
@@ -839,7 +880,10 @@ _BEYOND = [
         reference=fix_the_logsumexp, generate=_fix_lse_cases, probes=_fix_lse_probes,
         twins=(Twin("global_max_shift", _fix_lse_shown),
                Twin("no_max_shift", _fix_lse_no_shift),
-               Twin("lse_forgets_max", _fix_lse_forgets_max)),
+               Twin("lse_forgets_max", _fix_lse_forgets_max),
+               Twin("missing_keepdims", _fix_lse_no_keepdims),
+               Twin("missing_keepdims", as_in_torch(_fix_lse_no_keepdims)),
+               Twin("wrong_axis", _fix_lse_columns)),
         hints=("Which max does z.max() take? Work out e^(z − m) for the row near 0 when m is "
                "1000.",
                "Every row needs its own shift: z.max(axis=1, keepdims=True) is (N, 1), and it "
@@ -856,6 +900,9 @@ _BEYOND = [
                   "τ > 0, exact for τ = 0.01, where z/τ reaches 1000.",
         reference=smooth_max, generate=_smooth_max_cases, probes=_smooth_max_probes,
         twins=(Twin("smooth_max_not_rescaled", _smooth_max_not_rescaled),
+               Twin("smooth_max_not_rescaled", _smooth_max_tau_inside_only),
+               Twin("wrong_axis", _smooth_max_ignores_axis),
+               Twin("temperature_multiplies", _smooth_max_times_tau),
                *_SMOOTH_MAX_DERIVED),
         hints=("Divide by τ, take a log-sum-exp along `axis`, multiply by τ. What happens to "
                "z/τ when τ = 0.01?",
@@ -876,7 +923,10 @@ _BEYOND = [
         twins=(Twin("no_max_shift", _ensemble_naive),
                Twin("sum_not_mean", _ensemble_sum),
                Twin("mean_of_logs", _ensemble_mean_of_logs),
-               Twin("lse_forgets_max", _ensemble_forgets_max)),
+               Twin("lse_forgets_max", _ensemble_forgets_max),
+               Twin("global_max_shift", _ensemble_global_max),
+               Twin("wrong_axis", _ensemble_over_classes),
+               Twin("nll_sign", blocks.negated(ensemble_log_probs))),
         hints=("Averaging probabilities is not averaging their logs. Write the mean of e^ℓ "
                "over the models, and look for a log-sum-exp in it.",
                "log (1/M) Σ_m e^(ℓ_m) = LSE(ℓ, axis 0) − log M; shift by the max over the "

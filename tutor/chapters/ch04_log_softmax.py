@@ -65,6 +65,10 @@ def _log_prob_floored(z, index):
     return LogFloored(_softmax(z), lambda log_p: log_p[index])
 
 
+def _log_prob_one_based(z, index):
+    return log_prob_of(z, index - 1)
+
+
 def _log_prob_cases(rng):
     for _ in range(4):
         K = int(rng.integers(2, 10))
@@ -202,6 +206,30 @@ def _seq_product_math_log(logits, tokens):
     ValueError (math domain error) instead of returning −inf."""
     p = _softmax(logits, axis=-1)
     return math.log(np.prod(p[np.arange(len(tokens)), tokens]))
+
+
+def _seq_product_guarded(logits, tokens):
+    """A running product, its log guarded by a sentinel once it reaches 0: finite, and as
+    wrong as −inf."""
+    p = 1.0
+    for row, t in zip(_softmax(logits, axis=-1), tokens, strict=True):
+        p *= float(row[t])
+    return math.log(p) if p > 0 else -1e308
+
+
+def _product_underflowed(case, expected, outcome) -> bool:
+    """`Symptom` of probability_product_underflow with any sentinel: −inf or a value below
+    −1e300 on a sequence whose every token has a positive probability but whose product is 0,
+    though the answer is finite."""
+    if outcome.raised or not np.isfinite(expected):
+        return False
+    try:
+        value = float(np.asarray(outcome.value, dtype=np.float64))
+    except (TypeError, ValueError):
+        return False
+    logits, tokens = case.args[:2]
+    p = _softmax(logits, axis=-1)[np.arange(len(tokens)), tokens].astype(np.float64)
+    return value <= -1e300 and bool(np.all(p > 0)) and np.prod(p) == 0
 
 
 def _seq_columns(logits, tokens):
@@ -365,8 +393,21 @@ def _ppl_whole_array(logits, tokens):
     return np.exp(-log_p[np.arange(len(tokens)), tokens].mean())
 
 
+class _TinyFloored(LogFloored):
+    """The floor family with eps up to 1e-4 only (a larger eps changes ordinary probabilities,
+    and some eps fits a single number, a perplexity, whatever the mistake), and the tiny
+    constants no bisection reaches: 1e-300 (log 1e-300 = −691, where an underflowed p is
+    e^(−800)), which float32 rounds to 0, leaving log 0 = −inf."""
+
+    EXPONENTS = (-80.0, -4.0)
+    TINY = (1e-300, 1e-200, 1e-100)
+
+    def solve(self, got, clip):
+        return super().solve(got, clip) or list(self.TINY)
+
+
 def _ppl_floored(logits, tokens):
-    return LogFloored(_softmax(logits, axis=-1),
+    return _TinyFloored(_softmax(logits, axis=-1),
                       lambda log_p: np.exp(-log_p[np.arange(len(tokens)), tokens].mean()))
 
 
@@ -413,6 +454,8 @@ PROBLEMS = [
         twins=(*_log_prob_derived,
                Twin("log_of_softmax", _log_prob_log_of_naive_softmax),
                Twin("log_of_softmax", _log_prob_floored),
+               Twin("nll_sign", blocks.negated(log_prob_of)),
+               Twin("wrong_target_indexing", _log_prob_one_based),
                Twin("lower_precision", blocks.in_float32(log_prob_of))),
         agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
@@ -437,6 +480,7 @@ PROBLEMS = [
                Twin("wrong_axis", _ls_last_axis),
                Twin("wrong_axis", _ls_whole_array),
                Twin("wrong_axis", _ls_first_axis),
+               Twin("nll_sign", blocks.negated(log_softmax)),
                Twin("lower_precision", blocks.in_float32(log_softmax))),
         agree=blocks.agree_floored,
         symptoms=_SYMPTOMS,
@@ -460,6 +504,8 @@ PROBLEMS = [
         twins=(*_seq_derived,
                Twin("probability_product_underflow", _seq_product),
                Twin("probability_product_underflow", _seq_product_math_log),
+               Twin("probability_product_underflow", _seq_product_guarded),
+               Twin("nll_sign", blocks.negated(sequence_log_prob)),
                Twin("log_of_softmax", _seq_floored),
                Twin("wrong_target_indexing", _seq_columns),
                Twin("wrong_target_indexing", _seq_take_flat),
@@ -472,7 +518,8 @@ PROBLEMS = [
                Twin("softmax_before_ce", blocks.softmax_first(sequence_log_prob)),
                Twin("lower_precision", blocks.in_float32(sequence_log_prob))),
         agree=blocks.agree_floored,
-        symptoms=_SYMPTOMS,
+        symptoms=(*_SYMPTOMS,
+                  Symptom("probability_product_underflow", _product_underflowed)),
         hints=("The probability of a sequence is a product over positions; its log is a sum. "
                "Work with log-probabilities from the start.",
                "Take log-softmax of every row (axis=-1), then pick one entry per row: row t, "
@@ -626,6 +673,18 @@ def _fix_log_softmax_no_shift(z):
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def _fix_log_softmax_global_max(z):
+    m = z.max()
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def _fix_log_softmax_no_keepdims(z):
+    """Each row's max and sum as (N,), which line up with the columns: an error for most
+    shapes, and for a square batch, each row shifted by other rows' numbers."""
+    m = z.max(axis=-1)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1))
+
+
 def _fix_log_softmax_cases(rng):
     for ndim in (1, 2, 3):
         yield case(_inputs.logits(rng, _inputs.shape(rng, ndim), scale=4.0))
@@ -636,6 +695,8 @@ def _fix_log_softmax_probes():
         case(np.array([100.0, 101.0, 102.0]), note="the lesson's (100, 101, 102)"),
         case(np.array([[0.0, -1000.0], [2.0, 1.0]]), note="a gap of 1000"),
         case(np.array([[1e4, 1e4 - 3.0, -1e4]]), note="logits of ±1e4"),
+        case(np.array([[1e4, 1e4 - 1.0, 1e4 - 2.0], [0.0, -1.0, -2.0]]),
+             note="two rows 1e4 apart"),
     ]
 
 
@@ -670,6 +731,27 @@ def _tokens_divided_by_L(logits, tokens, lengths):
     lp = _token_lp(logits, tokens)
     valid = np.arange(lp.shape[1])[None, :] < np.asarray(lengths)[:, None]
     return np.where(valid, lp, 0.0).mean(axis=1)
+
+
+def _tokens_mask_one_past(logits, tokens, lengths):
+    """A mask with <=: one padding position counted as a token."""
+    lp = _token_lp(logits, tokens)
+    valid = np.arange(lp.shape[1])[None, :] <= np.asarray(lengths)[:, None]
+    return np.where(valid, lp, 0.0).sum(axis=1) / np.asarray(lengths)
+
+
+def _tokens_mask_one_short(logits, tokens, lengths):
+    """A mask with < lengths − 1: the last real token left out with the padding."""
+    lp = _token_lp(logits, tokens)
+    valid = np.arange(lp.shape[1])[None, :] < np.asarray(lengths)[:, None] - 1
+    return np.where(valid, lp, 0.0).sum(axis=1) / np.asarray(lengths)
+
+
+def _tokens_mask_by_token_id(logits, tokens, lengths):
+    """Padding taken to be token 0: a real token 0 is dropped."""
+    lp = _token_lp(logits, tokens)
+    valid = np.asarray(tokens) != 0
+    return np.where(valid, lp, 0.0).sum(axis=1) / valid.sum(axis=1)
 
 
 def _tokens_summed(logits, tokens, lengths):
@@ -735,6 +817,18 @@ def _vjp_no_shift(z, g):
     return np.asarray(g) - e / e.sum(axis=-1, keepdims=True) * np.sum(g, axis=-1, keepdims=True)
 
 
+def _vjp_no_keepdims(z, g):
+    """Σ g as (N,), which lines up with the columns: an error for most shapes, and for a square
+    batch, row n scaled by other rows' sums."""
+    p = blocks.softmax(z, axis=-1)
+    return g - p * np.asarray(g).sum(axis=-1)
+
+
+def _vjp_over_batch(z, g):
+    p = blocks.softmax(z, axis=0)
+    return g - p * np.asarray(g).sum(axis=0, keepdims=True)
+
+
 def _vjp_cases(rng):
     for ndim in (1, 2, 2):
         shape = _inputs.shape(rng, ndim)
@@ -765,7 +859,11 @@ _BEYOND = [
         probes=_fix_log_softmax_probes,
         twins=(Twin("lse_forgets_max", _fix_log_softmax_shown),
                Twin("log_of_softmax", _fix_log_softmax_of_softmax),
-               Twin("no_max_shift", _fix_log_softmax_no_shift)),
+               Twin("no_max_shift", _fix_log_softmax_no_shift),
+               Twin("global_max_shift", _fix_log_softmax_global_max),
+               Twin("missing_keepdims", _fix_log_softmax_no_keepdims),
+               Twin("missing_keepdims", blocks.as_in_torch(_fix_log_softmax_no_keepdims)),
+               Twin("nll_sign", blocks.negated(fix_the_log_softmax))),
         hints=("Log-probabilities are never positive. Which term of z − LSE(z) came out too "
                "small, and by how much?",
                "LSE(z) = m + log Σ e^(z − m): the shift m comes out of the sum and must be added "
@@ -784,6 +882,10 @@ _BEYOND = [
         twins=(Twin("padding_counted", _tokens_padding_averaged),
                Twin("padding_counted", _tokens_padding_summed),
                Twin("padding_counted", _tokens_divided_by_L),
+               Twin("padding_counted", _tokens_mask_one_past),
+               Twin("padding_counted", _tokens_mask_one_short),
+               Twin("padding_counted", _tokens_mask_by_token_id),
+               Twin("nll_sign", blocks.negated(mean_token_log_prob)),
                Twin("sum_not_mean", _tokens_summed),
                Twin("log_of_softmax", _tokens_log_of_softmax)),
         hints=("First the log-probability of every position's token, (B, L), from a stable "
@@ -803,12 +905,15 @@ _BEYOND = [
                   "shape of z. Compare with a centred difference of L = Σ g · log_softmax(z) "
                   "before you run the check. Exact for logits near 1000.",
         reference=log_softmax_vjp, generate=_vjp_cases, probes=_vjp_probes,
-        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
         twins=(Twin("lower_precision", blocks.in_float32(log_softmax_vjp)),
                Twin("lse_treated_as_constant", _vjp_lse_constant),
                Twin("grad_assumes_one_hot", _vjp_one_hot),
                Twin("jacobian_not_transposed", _vjp_not_transposed),
-               Twin("no_max_shift", _vjp_no_shift)),
+               Twin("no_max_shift", _vjp_no_shift),
+               Twin("missing_keepdims", _vjp_no_keepdims),
+               Twin("missing_keepdims", blocks.as_in_torch(_vjp_no_keepdims)),
+               Twin("wrong_axis", _vjp_over_batch),
+               Twin("grad_sign", blocks.negated(log_softmax_vjp))),
         hints=("log_softmax(z)_i = z_i − LSE(z). Differentiate with respect to z_j: what is "
                "∂z_i/∂z_j, and what is ∂LSE/∂z_j (chapter 03)?",
                "J_ij = δ_ij − p_j. Then (Jᵀg)_j = Σ_i g_i J_ij = g_j − p_j Σ_i g_i; it is g − p "

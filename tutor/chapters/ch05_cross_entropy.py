@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tutor import checking
+from tutor import checking, sandbox
 from tutor.chapters import _inputs, blocks
 from tutor.chapters.blocks import LogFloored, ShiftOverLastAxis, SumOverLastAxis
 from tutor.problem import Choice, Problem, Quiz, Symptom, Twin, case
@@ -109,6 +109,12 @@ def _ce_onehot_rows(logits, targets):
     onehot = np.zeros(z.shape)
     onehot[targets] = 1
     return np.mean(-(onehot * _log_softmax(z)).sum(axis=1))
+
+
+def _ce_log_softmax_over_batch(logits, targets):
+    """log-softmax down each column (axis 0): each class normalised over the batch."""
+    log_p = blocks.log_softmax(_float(logits), axis=0)
+    return -np.mean(log_p[np.arange(log_p.shape[0]), np.asarray(targets)])
 
 
 def _ce_log_of_naive_softmax(logits, targets):
@@ -478,9 +484,11 @@ def _autograd_call(fn, case):
     z_np, y_np = case.args
     z = torch.tensor(np.array(z_np), requires_grad=True)
     y = torch.tensor(np.array(y_np, dtype=np.int64))
+    originals = [z.detach().clone(), y.clone()]
     used: set = set()
     with _watching(used):
         loss = fn(z, y)
+    sandbox.fresh_inputs_unchanged([z, y], originals)
     if used:
         return UsedBuiltin(used)
     name = "torch_cross_entropy"
@@ -735,6 +743,7 @@ PROBLEMS = [
                Twin("wrong_target_indexing", _ce_one_based),
                Twin("wrong_target_indexing", _ce_onehot_columns),
                Twin("wrong_target_indexing", _ce_onehot_rows),
+               Twin("wrong_axis", _ce_log_softmax_over_batch),
                Twin("no_max_shift", _ce_log_of_naive_softmax),
                Twin("no_max_shift", _ce_onehot_no_max_shift),
                Twin("log_of_softmax", _ce_onehot_log_of_softmax),
@@ -998,6 +1007,10 @@ def _fix_loss_summed(logits, targets):
     return np.sum(blocks.logsumexp(z, axis=1) - z[np.arange(len(z)), targets])
 
 
+def _fix_loss_one_based(logits, targets):
+    return fix_the_loss(logits, np.asarray(targets) - 1)
+
+
 def _fix_loss_cases(rng):
     for _ in range(3):
         N, K = _inputs.shape(rng, 2)
@@ -1052,6 +1065,14 @@ def _floor_target_term_only(K, eps):
     return -np.log(1 - eps + eps / K)
 
 
+def _floor_target_entropy_term_only(K, eps):
+    """−q_t·log q_t for the target class alone (scipy.special.xlogy): the K − 1 others left
+    out of the entropy."""
+    K, eps = np.asarray(K, dtype=float), np.asarray(eps, dtype=float)
+    hi = 1 - eps + eps / K
+    return -blocks.RIGHT.xlogx(hi, np.log(hi))
+
+
 def _floor_cases(rng):
     for _ in range(3):
         shape = _inputs.shape(rng, 1)
@@ -1100,6 +1121,28 @@ def _classifier_targets_as_columns(X, y, W, b):
     return np.vstack([X.T @ G, G.sum(axis=0)])
 
 
+def _classifier_with(softmax):
+    """The gradient with the probabilities P made by `softmax` (of the logits, along axis 1)."""
+    def grad(X, y, W, b):
+        X, W, b = (np.asarray(a, dtype=float) for a in (X, W, b))
+        G = (softmax(X @ W + b) - np.eye(W.shape[1])[np.asarray(y)]) / len(X)
+        return np.vstack([X.T @ G, G.sum(axis=0)])
+    grad.__name__ = f"classifier_grad_{softmax.__name__}"
+    return grad
+
+
+def _no_max_shift(z):
+    return blocks.NoMaxShift().softmax(z, axis=1)
+
+
+def _global_max_shift(z):
+    return blocks.GlobalMaxShift().softmax(z, axis=1)
+
+
+def _double_softmax(z):
+    return blocks.softmax(blocks.softmax(z, axis=1), axis=1)
+
+
 def _classifier_cases(rng):
     for _ in range(3):
         N, D, K = _inputs.shape(rng, 3)
@@ -1116,6 +1159,9 @@ def _classifier_probes():
              np.array([0.0, 1.0, 2.0]), note="logits in the hundreds"),
         case(X, np.array([2, 0, 1]), np.array([[5000.3, 5000.1, 4999.9], [0.0, 0.0, 0.0]]),
              np.array([0.1, 0.3, 0.0]), note="close logits in the thousands"),
+        case(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 2]),
+             np.array([[1e4, 1e4 - 1.0, 1e4 - 2.0], [0.0, 1.0, -1.0]]), np.zeros(3),
+             note="two rows of logits 1e4 apart"),
     ]
 
 
@@ -1133,7 +1179,9 @@ _BEYOND = [
         invariants=(checking.non_negative("the loss"),),
         twins=(Twin("softmax_before_ce", _fix_loss_shown),
                Twin("log_of_softmax", _fix_loss_log_of_p),
-               Twin("sum_not_mean", _fix_loss_summed)),
+               Twin("sum_not_mean", _fix_loss_summed),
+               Twin("nll_sign", blocks.negated(fix_the_loss)),
+               Twin("wrong_target_indexing", _fix_loss_one_based)),
         hints=("What does LSE(z) − z_y expect as z: logits or probabilities? What does the code "
                "feed it?",
                "Applied to p, the formula takes a second softmax of numbers in [0, 1], so every "
@@ -1154,7 +1202,9 @@ _BEYOND = [
                Twin("entropy_nan_zero_prob", _floor_nan_at_zero),
                Twin("wrong_log_base", _floor_bits),
                Twin("smoothed_loss_reaches_zero", _floor_zero),
-               Twin("smoothed_loss_reaches_zero", _floor_target_term_only)),
+               Twin("smoothed_loss_reaches_zero", _floor_target_term_only),
+               Twin("smoothed_loss_reaches_zero", _floor_target_entropy_term_only),
+               Twin("nll_sign", blocks.negated(smoothed_loss_floor))),
         hints=("Cross-entropy H(q, p) = H(q) + KL(q ‖ p) and KL ≥ 0: the best p is q itself. "
                "So the floor is the entropy of the smoothed target.",
                "H(q) = −[(1 − eps + eps/K)·log(1 − eps + eps/K) + (K − 1)·(eps/K)·log(eps/K)], "
@@ -1173,12 +1223,14 @@ _BEYOND = [
                   "difference before you run the check. Exact for logits in the hundreds.",
         reference=softmax_classifier_grad, generate=_classifier_cases,
         probes=_classifier_probes,
-        symptoms=(Symptom("lower_precision", blocks.float32_digits_lost),),
         twins=(Twin("lower_precision", blocks.in_float32(softmax_classifier_grad)),
                Twin("grad_sign", _classifier_flipped),
                Twin("sum_not_mean", _classifier_summed),
                Twin("bias_grad_averaged", _classifier_bias_averaged),
-               Twin("wrong_target_indexing", _classifier_targets_as_columns)),
+               Twin("wrong_target_indexing", _classifier_targets_as_columns),
+               Twin("no_max_shift", _classifier_with(_no_max_shift)),
+               Twin("global_max_shift", _classifier_with(_global_max_shift)),
+               Twin("softmax_before_ce", _classifier_with(_double_softmax))),
         hints=("Start from the gradient with respect to the logits, (P − Y)/N for a mean "
                "loss. Then the chain rule through Z = X @ W + b.",
                "∂L/∂W = Xᵀ ∂L/∂Z (shapes: (D, N) @ (N, K)); b is added to every row, so "
