@@ -629,3 +629,33 @@ def test_torch_is_imported_before_the_clock_for_any_torch_import_in_the_answer()
         assert "torch" in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def _causal_softmax_written_in_place(scores):
+    import torch
+
+    T = scores.shape[-1]
+    with torch.no_grad():  # no autograd error to give it away
+        scores.masked_fill_(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+def _cross_entropy_shifted_in_place(logits, targets):
+    import torch
+
+    with torch.no_grad():
+        logits.sub_(logits.amax(dim=1, keepdim=True))
+    lse = torch.log(torch.exp(logits).sum(dim=1))
+    return (lse - logits[torch.arange(len(logits)), targets]).mean()
+
+
+@pytest.mark.parametrize(("problem_id", "answer"), [
+    ("torch_causal_softmax", _causal_softmax_written_in_place),
+    ("torch_cross_entropy", _cross_entropy_shifted_in_place),
+])
+def test_writing_into_a_torch_input_is_named_even_under_no_grad(problem_id, answer):
+    """The tensors a torch problem hands the learner are made by its own call, so the engine's
+    comparison of the case's arrays cannot see them change: the call compares them itself."""
+    for seed in range(3):
+        result = tutor.check(problem_id, answer, seed=seed)
+        assert result.misconception == "mutates_input", result.message
