@@ -150,3 +150,12 @@ def every_right_answer_passes(problem_id, right, seeds=SWEEP):
     problem = registry.get(problem_id)
     for answer in [problem.reference, *(f for p, f in right if p == problem_id)]:
         passes_every_seed(problem, answer, seeds)
+
+
+def every_wrong_answer_named(problem_id, table, seeds=SWEEP):
+    """Every (problem_id, answer, misconception) of `table` for this problem fails on every
+    seed, named with its misconception first when that is a catalogue id (None: only fails)."""
+    problem = registry.get(problem_id)
+    misses = {answer.__name__: m for p, answer, expected in table if p == problem_id
+              if (m := fails_every_seed(problem, answer, expected, seeds))}
+    assert not misses, misses

@@ -14,7 +14,7 @@ from learners import (
     assert_named_nine_in_ten,
     every_right_answer_passes,
     every_twin_named,
-    fails_every_seed,
+    every_wrong_answer_named,
     over_right,
     over_wrong,
     passes,
@@ -1299,10 +1299,7 @@ EDGE_WRONG = [
 
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {answer.__name__: m for p, answer, expected in EDGE_WRONG if p == problem_id
-              if (m := fails_every_seed(problem, answer, expected))}
-    assert not misses, misses
+    every_wrong_answer_named(problem_id, EDGE_WRONG)
 
 
 def e_entropy_torch_float32(z, axis=-1):
@@ -1441,10 +1438,7 @@ BEYOND_WRONG = [
 
 @pytest.mark.parametrize("problem_id", BEYOND_IDS)
 def test_wrong_answers_beyond_the_lesson_fail_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {answer.__name__: m for p, answer, expected in BEYOND_WRONG if p == problem_id
-              if (m := fails_every_seed(problem, answer, expected))}
-    assert not misses, misses
+    every_wrong_answer_named(problem_id, BEYOND_WRONG)
 
 
 def test_the_temperature_for_entropy_example_is_true():

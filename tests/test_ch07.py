@@ -14,7 +14,7 @@ from learners import (
     assert_named_nine_in_ten,
     every_right_answer_passes,
     every_twin_named,
-    fails_every_seed,
+    every_wrong_answer_named,
     over_right,
     over_wrong,
     passes,
@@ -22,7 +22,7 @@ from learners import (
 from scipy import special
 
 import tutor
-from tutor import checking, registry
+from tutor import checking
 from tutor.chapters import ch07_attention_masking as ch07
 from tutor.widgets.attention import D_MAX, N_MAX, MaskExplorer, ScalingExplorer
 
@@ -1023,10 +1023,7 @@ EDGE_WRONG = [
 
 @pytest.mark.parametrize("problem_id", PROBLEM_IDS)
 def test_wrong_answers_at_the_edges_fail_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {answer.__name__: m for p, answer, expected in EDGE_WRONG if p == problem_id
-              if (m := fails_every_seed(problem, answer, expected))}
-    assert not misses, misses
+    every_wrong_answer_named(problem_id, EDGE_WRONG)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1120,7 +1117,4 @@ BEYOND_WRONG = [
 
 @pytest.mark.parametrize("problem_id", BEYOND_IDS)
 def test_wrong_answers_beyond_the_lesson_fail_on_every_seed(problem_id):
-    problem = registry.get(problem_id)
-    misses = {answer.__name__: m for p, answer, expected in BEYOND_WRONG if p == problem_id
-              if (m := fails_every_seed(problem, answer, expected))}
-    assert not misses, misses
+    every_wrong_answer_named(problem_id, BEYOND_WRONG)
