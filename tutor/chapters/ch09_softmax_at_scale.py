@@ -675,12 +675,21 @@ def sparsemax(z):
     1 + k·z_(k) > Σ_{j ≤ k} z_(j), and τ = (Σ_{j ≤ k} z_(j) − 1) / k.
     """
     z = np.asarray(z, dtype=np.float64)
+    return np.maximum(z - _tau(z), 0.0)
+
+
+def _support(z):
+    """(k*, the sum of the k* largest entries) along the last axis, each keeping that axis."""
     s = -np.sort(-z, axis=-1)
     k = np.arange(1, z.shape[-1] + 1)
     cumulative = np.cumsum(s, axis=-1)
     support = (1 + k * s > cumulative).sum(axis=-1, keepdims=True)
-    tau = (np.take_along_axis(cumulative, support - 1, axis=-1) - 1) / support
-    return np.maximum(z - tau, 0.0)
+    return support, np.take_along_axis(cumulative, support - 1, axis=-1)
+
+
+def _tau(z):
+    support, total = _support(z)
+    return (total - 1) / support
 
 
 def _sm_from(z, s, ks, strict=True):
@@ -710,23 +719,15 @@ def _sm_zero_based(z):
 def _sm_k_plus_one(z):
     # τ divided by k + 1: the count of the support read as an index
     z = np.asarray(z, dtype=float)
-    s = -np.sort(-z, axis=-1)
-    k = np.arange(1, z.shape[-1] + 1)
-    cumulative = np.cumsum(s, axis=-1)
-    support = (1 + k * s > cumulative).sum(axis=-1, keepdims=True)
-    tau = (np.take_along_axis(cumulative, support - 1, axis=-1) - 1) / (support + 1)
-    return np.maximum(z - tau, 0.0)
+    support, total = _support(z)
+    return np.maximum(z - (total - 1) / (support + 1), 0.0)
 
 
 def _sm_k_minus_one(z):
     # τ divided by k* − 1 (1 when k* = 1): the support's last index read as its size
     z = np.asarray(z, dtype=float)
-    s = -np.sort(-z, axis=-1)
-    k = np.arange(1, z.shape[-1] + 1)
-    cumulative = np.cumsum(s, axis=-1)
-    support = (1 + k * s > cumulative).sum(axis=-1, keepdims=True)
-    tau = (np.take_along_axis(cumulative, support - 1, axis=-1) - 1) / np.maximum(support - 1, 1)
-    return np.maximum(z - tau, 0.0)
+    support, total = _support(z)
+    return np.maximum(z - (total - 1) / np.maximum(support - 1, 1), 0.0)
 
 
 def _sm_first_axis(z):
@@ -737,14 +738,6 @@ def _sm_first_axis(z):
 def _sm_not_clipped(z):
     z = np.asarray(z, dtype=float)
     return z - _tau(z)                      # negative entries left in
-
-
-def _tau(z):
-    s = -np.sort(-z, axis=-1)
-    k = np.arange(1, z.shape[-1] + 1)
-    cumulative = np.cumsum(s, axis=-1)
-    support = (1 + k * s > cumulative).sum(axis=-1, keepdims=True)
-    return (np.take_along_axis(cumulative, support - 1, axis=-1) - 1) / support
 
 
 def _sm_flattened(z):
